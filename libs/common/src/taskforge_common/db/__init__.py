@@ -1,0 +1,1 @@
+"""Async database access shared by the services: engine, column types, migrations."""

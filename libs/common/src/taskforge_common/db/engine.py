@@ -1,0 +1,117 @@
+"""The async engine and transactions for PostgreSQL (asyncpg) and SQLite (aiosqlite).
+
+SQLite is the zero-setup default. It allows one writer at a time, so a `Database` on SQLite runs
+its transactions one after another (an asyncio lock) instead of letting them fail as "locked".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, make_url, text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import ConnectionPoolEntry
+
+
+class Database:
+    """One engine and its session factory; `transaction()` is the only way to get a session."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+        parsed = make_url(url)
+        self.url = url
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            _ensure_sqlite_directory(parsed.database)
+            self.engine: AsyncEngine = create_async_engine(url, echo=echo)
+            event.listen(self.engine.sync_engine, "connect", _configure_sqlite)
+            self._serial: asyncio.Lock | None = asyncio.Lock()
+        elif self.dialect == "postgresql":
+            self.engine = create_async_engine(
+                url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            )
+            self._serial = None
+        else:
+            raise ValueError(f"unsupported database {self.dialect!r}: use postgresql or sqlite")
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction that is rolled back unless the caller commits it."""
+        async with contextlib.AsyncExitStack() as stack:
+            if self._serial is not None:
+                await stack.enter_async_context(self._serial)
+            session = await stack.enter_async_context(self._sessions())
+            try:
+                yield session
+            finally:
+                await session.rollback()
+
+    async def ping(self) -> bool:
+        """True when the database answers; health checking calls this."""
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception:  # any failure means "not ready"; the health status says so
+            return False
+        return True
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _ensure_sqlite_directory(database: str | None) -> None:
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(os.path.dirname(os.path.abspath(database))).mkdir(parents=True, exist_ok=True)
+
+
+class _DecimalSum:
+    """sqlite3 aggregate: the exact sum of decimal text values (NULL when there are none)."""
+
+    def __init__(self) -> None:
+        self.total: Decimal | None = None
+
+    def step(self, value: Any) -> None:
+        if value is not None:
+            self.total = (self.total or Decimal(0)) + Decimal(str(value))
+
+    def finalize(self) -> str | None:
+        return None if self.total is None else f"{self.total:f}"
+
+
+def _decimal_add(left: Any, right: Any) -> str | None:
+    if left is None or right is None:
+        return None
+    return f"{Decimal(str(left)) + Decimal(str(right)):f}"
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    """Durable WAL, foreign keys, and the exact decimal functions `dec_sum` and `dec_add`."""
+    cursor = dbapi_connection.cursor()
+    for pragma in (
+        "PRAGMA journal_mode=WAL",
+        "PRAGMA synchronous=FULL",  # an acknowledged write survives a power cut
+        "PRAGMA foreign_keys=ON",
+        "PRAGMA busy_timeout=10000",
+    ):
+        cursor.execute(pragma)
+    cursor.close()
+
+    async def register(driver: Any) -> None:
+        # aiosqlite exposes create_function but not create_aggregate; both must run on the
+        # driver's own thread, which its _execute does.
+        raw = driver._conn
+        await driver._execute(raw.create_function, "dec_add", 2, _decimal_add, deterministic=True)
+        await driver._execute(raw.create_aggregate, "dec_sum", 1, _DecimalSum)
+
+    dbapi_connection.run_async(register)

@@ -1,0 +1,1 @@
+"""TaskForge Billing metering service: usage ingest and limit checks."""

@@ -1,0 +1,1 @@
+"""Use cases of the metering service; each owns its transaction through a unit of work."""

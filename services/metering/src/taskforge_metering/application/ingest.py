@@ -1,0 +1,284 @@
+"""RecordUsage and RecordUsageBatch (SPEC §2, §11, §12).
+
+A batch is validated event by event; the good events are written in one transaction together
+with their counter totals, gauge levels and threshold events, and acknowledged only after it
+commits. A bad event fails alone and writes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from taskforge_common.clock import Clock
+from taskforge_common.errors import AlreadyExists, BillingError, InvalidArgument
+from taskforge_metering.application.caller import Caller
+from taskforge_metering.application.ports import (
+    CounterKey,
+    GaugeKey,
+    MeteringStore,
+    OutboxEvent,
+    RecordKey,
+    StoredRecord,
+    UnitOfWork,
+)
+from taskforge_metering.application.rate_limit import IngestRateLimiter
+from taskforge_metering.domain.aggregation import GaugeReading
+from taskforge_metering.domain.entitlements import Entitlements, usage_window
+from taskforge_metering.domain.meters import UsageType, is_gauge
+from taskforge_metering.domain.thresholds import crossed_thresholds, threshold_percent
+from taskforge_metering.domain.usage import (
+    UsageEvent,
+    UsageRecord,
+    ensure_period_open,
+    new_usage_event,
+)
+
+MAX_BATCH_SIZE = 1000
+THRESHOLD_EVENT = "usage.threshold_reached"
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEventInput:
+    """A usage event as the caller sent it; `usage_type` None stands for an unknown type."""
+
+    organization_id: str
+    usage_type: UsageType | None
+    quantity: str
+    timestamp: datetime | None
+    idempotency_key: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    record: UsageRecord | None = None
+    duplicate: bool = False
+    error: BillingError | None = None
+
+
+class UsageIngest:
+    def __init__(
+        self,
+        unit_of_work: Callable[[], UnitOfWork],
+        clock: Clock,
+        rate_limiter: IngestRateLimiter,
+    ) -> None:
+        self._unit_of_work = unit_of_work
+        self._clock = clock
+        self._rate_limiter = rate_limiter
+
+    async def record(self, event: UsageEventInput, caller: Caller) -> IngestResult:
+        """One event; its error, if any, is raised."""
+        (result,) = await self.record_batch([event], caller)
+        if result.error is not None:
+            raise result.error
+        return result
+
+    async def record_batch(
+        self, events: Sequence[UsageEventInput], caller: Caller
+    ) -> list[IngestResult]:
+        """One result per event, in order."""
+        if not events:
+            raise InvalidArgument("events must hold at least one event")
+        if len(events) > MAX_BATCH_SIZE:
+            raise InvalidArgument(
+                f"a batch holds at most {MAX_BATCH_SIZE} events, got {len(events)}"
+            )
+        now = self._clock.now()
+        results: list[IngestResult | None] = [None] * len(events)
+        valid: list[tuple[int, UsageEvent]] = []
+        for index, raw in enumerate(events):
+            try:
+                valid.append((index, _validate(raw, caller, now)))
+            except BillingError as error:
+                results[index] = IngestResult(error=error)
+        if valid:
+            # A batch counts once per organisation in it, whatever its size.
+            self._rate_limiter.acquire({event.organization_id for _, event in valid})
+            async with self._unit_of_work() as uow:
+                written = await write_usage(uow.store, valid, now)
+                await uow.commit()
+            for index, result in written.items():
+                results[index] = result
+        assert all(r is not None for r in results)
+        return [r for r in results if r is not None]
+
+
+def _validate(raw: UsageEventInput, caller: Caller, now: datetime) -> UsageEvent:
+    if raw.usage_type is None:
+        raise InvalidArgument("usage_type is required and must be a known usage type")
+    event = new_usage_event(
+        organization_id=raw.organization_id,
+        usage_type=raw.usage_type,
+        quantity=raw.quantity,
+        timestamp=raw.timestamp,
+        idempotency_key=raw.idempotency_key,
+        metadata=raw.metadata,
+        now=now,
+    )
+    caller.ensure_access(event.organization_id)
+    return event
+
+
+async def write_usage(
+    store: MeteringStore, events: Sequence[tuple[int, UsageEvent]], now: datetime
+) -> dict[int, IngestResult]:
+    """Write validated events inside the caller's transaction; results keyed by event index.
+
+    Idempotency: the first event with a key is stored; the same key with the same payload is a
+    duplicate answering the stored record, with another payload an ALREADY_EXISTS error.
+    """
+    entitlements = await store.get_entitlements({e.organization_id for _, e in events})
+    results: dict[int, IngestResult] = {}
+    first_by_key: dict[RecordKey, tuple[int, UsageEvent]] = {}
+    repeats: list[tuple[int, UsageEvent]] = []
+    candidates: list[tuple[int, UsageEvent, StoredRecord]] = []
+    for index, event in events:
+        key = (event.organization_id, event.idempotency_key)
+        if key in first_by_key:
+            repeats.append((index, event))
+            continue
+        try:
+            granted = entitlements.get(event.organization_id)
+            ensure_period_open(event.timestamp, granted.usage_closed_before if granted else None)
+        except BillingError as error:
+            results[index] = IngestResult(error=error)
+            continue
+        first_by_key[key] = (index, event)
+        record = UsageRecord(
+            id=str(uuid.uuid4()),
+            organization_id=event.organization_id,
+            usage_type=event.usage_type,
+            quantity=event.quantity,
+            timestamp=event.timestamp,
+            idempotency_key=event.idempotency_key,
+            metadata=event.metadata,
+            recorded_at=now,
+        )
+        candidates.append((index, event, StoredRecord(record, event.fingerprint)))
+
+    inserted = await store.insert_records([stored for _, _, stored in candidates])
+    new_events: list[UsageEvent] = []
+    existing = await store.find_records(
+        [_key(s) for _, _, s in candidates if _key(s) not in inserted]
+    )
+    for index, event, stored in candidates:
+        key = _key(stored)
+        if key in inserted:
+            results[index] = IngestResult(record=stored.record)
+            new_events.append(event)
+        else:
+            results[index] = _replay(event, existing[key])
+    for index, event in repeats:
+        first_index, first = first_by_key[(event.organization_id, event.idempotency_key)]
+        first_result = results[first_index]
+        if first_result.record is None or event.fingerprint != first.fingerprint:
+            results[index] = IngestResult(error=first_result.error or _conflict(event))
+        else:
+            results[index] = IngestResult(record=first_result.record, duplicate=True)
+
+    await _account(store, new_events, entitlements, now)
+    return results
+
+
+def _key(stored: StoredRecord) -> RecordKey:
+    return (stored.record.organization_id, stored.record.idempotency_key)
+
+
+def _replay(event: UsageEvent, stored: StoredRecord) -> IngestResult:
+    if stored.fingerprint != event.fingerprint:
+        return IngestResult(error=_conflict(event))
+    return IngestResult(record=stored.record, duplicate=True)
+
+
+def _conflict(event: UsageEvent) -> AlreadyExists:
+    return AlreadyExists(
+        f"idempotency_key {event.idempotency_key!r} was already used with a different payload"
+    )
+
+
+async def _account(
+    store: MeteringStore,
+    events: Sequence[UsageEvent],
+    entitlements: Mapping[str, Entitlements],
+    now: datetime,
+) -> None:
+    """Update counter totals and gauge levels for newly stored events; emit threshold events."""
+    increments: defaultdict[CounterKey, Decimal] = defaultdict(Decimal)
+    latest: dict[GaugeKey, GaugeReading] = {}
+    for event in events:
+        granted = entitlements.get(event.organization_id)
+        if is_gauge(event.usage_type):
+            gauge_key = (event.organization_id, event.usage_type)
+            current = latest.get(gauge_key)
+            if current is None or event.timestamp >= current.at:
+                latest[gauge_key] = GaugeReading(event.timestamp, event.quantity)
+        else:
+            window = usage_window(granted, event.timestamp)
+            increments[CounterKey(event.organization_id, event.usage_type, window)] += (
+                event.quantity
+            )
+
+    outbox: list[OutboxEvent] = []
+    totals = await store.add_to_counters(increments)
+    for counter, total in totals.items():
+        granted = entitlements.get(counter.organization_id)
+        outbox += _threshold_events(granted, counter, total - increments[counter], total, now)
+    changes = await store.update_gauges(latest)
+    for (org, usage_type), change in changes.items():
+        granted = entitlements.get(org)
+        window = usage_window(granted, latest[(org, usage_type)].at)
+        gauge = CounterKey(org, usage_type, window)
+        outbox += _threshold_events(
+            granted, gauge, change.previous or Decimal(0), change.level, now
+        )
+    await store.add_outbox_events(outbox)
+
+
+def _threshold_events(
+    entitlements: Entitlements | None,
+    counter: CounterKey,
+    before: Decimal,
+    after: Decimal,
+    now: datetime,
+) -> list[OutboxEvent]:
+    """usage.threshold_reached for each threshold first reached; the outbox's dedupe key makes
+    it once per limit, threshold and window whatever else happens."""
+    limit = entitlements.limit_for(counter.usage_type) if entitlements else None
+    if limit is None:
+        return []
+    return [
+        _threshold_event(counter, threshold, after, limit, now)
+        for threshold in crossed_thresholds(before, after, limit)
+    ]
+
+
+def _threshold_event(
+    counter: CounterKey, threshold: Decimal, current: Decimal, limit: Decimal, now: datetime
+) -> OutboxEvent:
+    percent = threshold_percent(threshold)
+    window = counter.window
+    return OutboxEvent(
+        id=str(uuid.uuid4()),
+        event_type=THRESHOLD_EVENT,
+        organization_id=counter.organization_id,
+        payload={
+            "organization_id": counter.organization_id,
+            "usage_type": counter.usage_type.value,
+            "threshold_percent": percent,
+            "limit": f"{limit:f}",
+            "current": f"{current:f}",
+            "window_start": window.start.isoformat(),
+            "window_end": window.end.isoformat(),
+        },
+        dedupe_key=(
+            f"{THRESHOLD_EVENT}:{counter.organization_id}:{counter.usage_type.value}:"
+            f"{window.start.isoformat()}:{percent}"
+        ),
+        created_at=now,
+    )

@@ -1,0 +1,181 @@
+"""What the use cases need from storage, as data shapes and Protocols.
+
+The SQL implementation lives in `storage/`; unit tests drive the use cases with in-memory fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from taskforge_common.periods import Period
+from taskforge_metering.domain.aggregation import GaugeReading
+from taskforge_metering.domain.entitlements import Entitlements
+from taskforge_metering.domain.meters import UsageType, is_gauge
+from taskforge_metering.domain.usage import UsageRecord
+
+# (organization_id, idempotency_key)
+RecordKey = tuple[str, str]
+# (organization_id, usage_type)
+GaugeKey = tuple[str, UsageType]
+
+
+@dataclass(frozen=True, slots=True)
+class CounterKey:
+    organization_id: str
+    usage_type: UsageType
+    window: Period
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    record: UsageRecord
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class GaugeChange:
+    """A gauge moved from `previous` (None: first report) to `level`."""
+
+    previous: Decimal | None
+    level: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    id: str
+    organization_id: str
+    usage_type: UsageType
+    quantity: Decimal
+    idempotency_key: str
+    fingerprint: str
+    status: str
+    window_start: datetime
+    expires_at: datetime
+    created_at: datetime
+    record_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    id: str
+    event_type: str
+    organization_id: str
+    payload: Mapping[str, Any]
+    dedupe_key: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSnapshot:
+    """An organisation's usage in one window: counter totals, gauge levels, live reservations."""
+
+    counters: Mapping[UsageType, Decimal]
+    gauges: Mapping[UsageType, Decimal]
+    reserved: Mapping[UsageType, Decimal]
+
+    def current(self, usage_type: UsageType) -> Decimal:
+        source = self.gauges if is_gauge(usage_type) else self.counters
+        return source.get(usage_type, Decimal(0))
+
+
+class MeteringStore(Protocol):
+    """Storage of the metering service; implementations never commit."""
+
+    async def get_entitlements(
+        self, organization_ids: Collection[str], *, for_update: bool = False
+    ) -> dict[str, Entitlements]: ...
+
+    async def save_entitlements(self, entitlements: Entitlements, now: datetime) -> None: ...
+
+    async def insert_records(self, records: Sequence[StoredRecord]) -> set[RecordKey]: ...
+
+    async def find_records(self, keys: Collection[RecordKey]) -> dict[RecordKey, StoredRecord]: ...
+
+    async def count_records(
+        self,
+        organization_id: str,
+        usage_type: UsageType | None,
+        start: datetime | None,
+        end: datetime | None,
+    ) -> int: ...
+
+    async def list_records(
+        self,
+        organization_id: str,
+        usage_type: UsageType | None,
+        start: datetime | None,
+        end: datetime | None,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[UsageRecord]: ...
+
+    async def sum_counters(
+        self, organization_id: str, start: datetime, end: datetime
+    ) -> dict[UsageType, Decimal]: ...
+
+    async def gauge_history(
+        self, organization_id: str, usage_type: UsageType, start: datetime, end: datetime
+    ) -> tuple[Decimal | None, list[GaugeReading]]: ...
+
+    async def add_to_counters(
+        self, increments: Mapping[CounterKey, Decimal]
+    ) -> dict[CounterKey, Decimal]: ...
+
+    async def update_gauges(
+        self, readings: Mapping[GaugeKey, GaugeReading]
+    ) -> dict[GaugeKey, GaugeChange]: ...
+
+    async def replace_counters(
+        self, organization_id: str, window: Period, totals: Mapping[UsageType, Decimal]
+    ) -> None: ...
+
+    async def snapshot(
+        self,
+        organization_id: str,
+        window_start: datetime,
+        now: datetime,
+        usage_type: UsageType | None = None,
+    ) -> UsageSnapshot: ...
+
+    async def lock_limit(self, organization_id: str, usage_type: UsageType) -> None: ...
+
+    async def insert_reservation(self, reservation: Reservation) -> None: ...
+
+    async def get_reservation(
+        self, reservation_id: str, *, for_update: bool = False
+    ) -> Reservation | None: ...
+
+    async def get_reservation_by_key(
+        self, organization_id: str, idempotency_key: str
+    ) -> Reservation | None: ...
+
+    async def set_reservation_status(
+        self, reservation_id: str, status: str, record_id: str | None = None
+    ) -> None: ...
+
+    async def add_outbox_events(self, events: Iterable[OutboxEvent]) -> int: ...
+
+    async def list_outbox_events(self, organization_id: str) -> list[OutboxEvent]: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction: `store` inside `async with`; rolled back unless `commit()` was awaited."""
+
+    @property
+    def store(self) -> MeteringStore: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+    async def commit(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Alembic migrations of the metering schema (shipped inside the package)."""

@@ -1,0 +1,484 @@
+"""All SQL of the metering service. Repositories never commit: the unit of work does."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Insert, Table, and_, delete, func, or_, select, text, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from taskforge_common.db.types import decimal_add, decimal_sum
+from taskforge_common.periods import Period
+from taskforge_metering.application.ports import (
+    CounterKey,
+    GaugeChange,
+    GaugeKey,
+    OutboxEvent,
+    RecordKey,
+    Reservation,
+    StoredRecord,
+    UsageSnapshot,
+)
+from taskforge_metering.domain.aggregation import GaugeReading
+from taskforge_metering.domain.entitlements import Entitlements, EntitlementStatus
+from taskforge_metering.domain.meters import UsageType, is_gauge
+from taskforge_metering.domain.usage import UsageRecord
+from taskforge_metering.storage import tables as t
+
+
+class MeteringRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self._dialect = session.bind.dialect.name
+
+    def _insert(self, table: Table) -> Any:
+        """INSERT with ON CONFLICT support for the dialect in use."""
+        module = postgresql if self._dialect == "postgresql" else sqlite
+        return module.insert(table)
+
+    # -- entitlements ---------------------------------------------------------------------
+
+    async def get_entitlements(
+        self, organization_ids: Collection[str], *, for_update: bool = False
+    ) -> dict[str, Entitlements]:
+        if not organization_ids:
+            return {}
+        query = select(t.entitlements).where(t.entitlements.c.organization_id.in_(organization_ids))
+        if for_update:
+            query = query.with_for_update()
+        rows = (await self._session.execute(query)).mappings()
+        return {row["organization_id"]: _entitlements(row) for row in rows}
+
+    async def save_entitlements(self, entitlements: Entitlements, now: datetime) -> None:
+        values = {
+            "organization_id": entitlements.organization_id,
+            "status": entitlements.status.value,
+            "version": entitlements.version,
+            "tier": entitlements.tier,
+            "billing_cycle": entitlements.billing_cycle,
+            "period_anchor": entitlements.period_anchor,
+            "current_period_start": entitlements.current_period_start,
+            "current_period_end": entitlements.current_period_end,
+            "limits": {k.value: f"{v:f}" for k, v in entitlements.limits.items()},
+            "usage_closed_before": entitlements.usage_closed_before,
+            "updated_at": now,
+        }
+        statement = self._insert(t.entitlements).values(values)
+        statement = statement.on_conflict_do_update(
+            index_elements=[t.entitlements.c.organization_id],
+            set_={k: statement.excluded[k] for k in values if k != "organization_id"},
+            # Two pushes racing: the newer version wins whatever the commit order.
+            where=t.entitlements.c.version < statement.excluded.version,
+        )
+        await self._session.execute(statement)
+
+    # -- usage records --------------------------------------------------------------------
+
+    async def insert_records(self, records: Sequence[StoredRecord]) -> set[RecordKey]:
+        """Insert the records whose (organisation, idempotency key) is new; answer those keys."""
+        if not records:
+            return set()
+        statement: Insert = (
+            self._insert(t.usage_records)
+            .on_conflict_do_nothing(index_elements=["organization_id", "idempotency_key"])
+            .returning(t.usage_records.c.organization_id, t.usage_records.c.idempotency_key)
+        )
+        rows = await self._session.execute(statement, [_record_row(r) for r in records])
+        return {(row[0], row[1]) for row in rows}
+
+    async def find_records(self, keys: Collection[RecordKey]) -> dict[RecordKey, StoredRecord]:
+        if not keys:
+            return {}
+        columns = tuple_(t.usage_records.c.organization_id, t.usage_records.c.idempotency_key)
+        query = select(t.usage_records).where(columns.in_(list(keys)))
+        rows = (await self._session.execute(query)).mappings()
+        found = (_stored_record(row) for row in rows)
+        return {(s.record.organization_id, s.record.idempotency_key): s for s in found}
+
+    async def count_records(
+        self,
+        organization_id: str,
+        usage_type: UsageType | None,
+        start: datetime | None,
+        end: datetime | None,
+    ) -> int:
+        query = select(func.count()).select_from(t.usage_records)
+        query = query.where(*_record_filters(organization_id, usage_type, start, end))
+        return int((await self._session.execute(query)).scalar_one())
+
+    async def list_records(
+        self,
+        organization_id: str,
+        usage_type: UsageType | None,
+        start: datetime | None,
+        end: datetime | None,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[UsageRecord]:
+        """Records in (event time, id) order, strictly after the cursor `after`."""
+        c = t.usage_records.c
+        query = select(t.usage_records).where(
+            *_record_filters(organization_id, usage_type, start, end)
+        )
+        if after is not None:
+            at, record_id = after
+            query = query.where(or_(c.event_time > at, and_(c.event_time == at, c.id > record_id)))
+        query = query.order_by(c.event_time, c.id).limit(limit)
+        rows = (await self._session.execute(query)).mappings()
+        return [_stored_record(row).record for row in rows]
+
+    async def sum_counters(
+        self, organization_id: str, start: datetime, end: datetime
+    ) -> dict[UsageType, Decimal]:
+        """Total quantity per counter usage type of the events in [start, end)."""
+        c = t.usage_records.c
+        query = (
+            select(c.usage_type, decimal_sum(c.quantity))
+            .where(*_record_filters(organization_id, None, start, end))
+            .group_by(c.usage_type)
+        )
+        rows = await self._session.execute(query)
+        totals = {UsageType(row[0]): row[1] for row in rows}
+        return {k: v for k, v in totals.items() if not is_gauge(k)}
+
+    async def gauge_history(
+        self, organization_id: str, usage_type: UsageType, start: datetime, end: datetime
+    ) -> tuple[Decimal | None, list[GaugeReading]]:
+        """The last level reported before `start`, and the reports in [start, end) in order."""
+        c = t.usage_records.c
+        before = (
+            select(c.quantity)
+            .where(*_record_filters(organization_id, usage_type, None, start))
+            .order_by(c.event_time.desc(), c.recorded_at.desc(), c.id.desc())
+            .limit(1)
+        )
+        level_before = (await self._session.execute(before)).scalar_one_or_none()
+        inside = (
+            select(c.event_time, c.quantity)
+            .where(*_record_filters(organization_id, usage_type, start, end))
+            .order_by(c.event_time, c.recorded_at, c.id)
+        )
+        rows = await self._session.execute(inside)
+        return level_before, [GaugeReading(row[0], row[1]) for row in rows]
+
+    # -- counters and gauges --------------------------------------------------------------
+
+    async def add_to_counters(
+        self, increments: Mapping[CounterKey, Decimal]
+    ) -> dict[CounterKey, Decimal]:
+        """Add to the window totals (creating them); answer each new total."""
+        totals: dict[CounterKey, Decimal] = {}
+        c = t.usage_counters.c
+        # Sorted, so concurrent transactions take the row locks in the same order.
+        for key in sorted(increments, key=_counter_sort_key):
+            statement = self._insert(t.usage_counters).values(
+                organization_id=key.organization_id,
+                usage_type=key.usage_type.value,
+                window_start=key.window.start,
+                window_end=key.window.end,
+                quantity=increments[key],
+            )
+            statement = statement.on_conflict_do_update(
+                index_elements=["organization_id", "usage_type", "window_start"],
+                set_={"quantity": decimal_add(c.quantity, statement.excluded.quantity)},
+            ).returning(c.quantity)
+            totals[key] = (await self._session.execute(statement)).scalar_one()
+        return totals
+
+    async def update_gauges(
+        self, readings: Mapping[GaugeKey, GaugeReading]
+    ) -> dict[GaugeKey, GaugeChange]:
+        """Set each gauge to its reading unless a later one is stored; answer what changed."""
+        if not readings:
+            return {}
+        c = t.usage_gauges.c
+        keys = sorted(readings, key=lambda k: (k[0], k[1].value))
+        current_query = select(c.organization_id, c.usage_type, c.level, c.as_of).where(
+            tuple_(c.organization_id, c.usage_type).in_([(o, u.value) for o, u in keys])
+        )
+        current = {
+            (row[0], UsageType(row[1])): (row[2], row[3])
+            for row in await self._session.execute(current_query)
+        }
+        changes: dict[GaugeKey, GaugeChange] = {}
+        for key in keys:
+            reading = readings[key]
+            previous = current.get(key)
+            if previous is not None and previous[1] > reading.at:
+                continue  # an older report arriving late: the stored level is newer
+            statement = self._insert(t.usage_gauges).values(
+                organization_id=key[0],
+                usage_type=key[1].value,
+                level=reading.level,
+                as_of=reading.at,
+            )
+            statement = statement.on_conflict_do_update(
+                index_elements=["organization_id", "usage_type"],
+                set_={"level": statement.excluded.level, "as_of": statement.excluded.as_of},
+                where=c.as_of <= statement.excluded.as_of,
+            )
+            await self._session.execute(statement)
+            changes[key] = GaugeChange(previous[0] if previous else None, reading.level)
+        return changes
+
+    async def replace_counters(
+        self, organization_id: str, window: Period, totals: Mapping[UsageType, Decimal]
+    ) -> None:
+        """Make `window` the organisation's counting window: drop the totals of windows that
+        overlap it (cut from another anchor) and store `totals` for it."""
+        c = t.usage_counters.c
+        await self._session.execute(
+            delete(t.usage_counters).where(
+                c.organization_id == organization_id,
+                c.window_start < window.end,
+                c.window_end > window.start,
+            )
+        )
+        if totals:
+            await self._session.execute(
+                self._insert(t.usage_counters),
+                [
+                    {
+                        "organization_id": organization_id,
+                        "usage_type": usage_type.value,
+                        "window_start": window.start,
+                        "window_end": window.end,
+                        "quantity": quantity,
+                    }
+                    for usage_type, quantity in totals.items()
+                ],
+            )
+
+    async def snapshot(
+        self,
+        organization_id: str,
+        window_start: datetime,
+        now: datetime,
+        usage_type: UsageType | None = None,
+    ) -> UsageSnapshot:
+        """Counters of the window, gauge levels and live reservations, for one type or all."""
+        counters_c, gauges_c, reservations_c = (
+            t.usage_counters.c,
+            t.usage_gauges.c,
+            t.reservations.c,
+        )
+        counter_query = select(counters_c.usage_type, counters_c.quantity).where(
+            counters_c.organization_id == organization_id, counters_c.window_start == window_start
+        )
+        gauge_query = select(gauges_c.usage_type, gauges_c.level).where(
+            gauges_c.organization_id == organization_id
+        )
+        reserved_query = (
+            select(reservations_c.usage_type, decimal_sum(reservations_c.quantity))
+            .where(
+                reservations_c.organization_id == organization_id,
+                reservations_c.status == "active",
+                reservations_c.expires_at > now,
+            )
+            .group_by(reservations_c.usage_type)
+        )
+        if usage_type is not None:
+            counter_query = counter_query.where(counters_c.usage_type == usage_type.value)
+            gauge_query = gauge_query.where(gauges_c.usage_type == usage_type.value)
+            reserved_query = reserved_query.where(reservations_c.usage_type == usage_type.value)
+        counters = await self._session.execute(counter_query)
+        gauges = await self._session.execute(gauge_query)
+        reserved = await self._session.execute(reserved_query)
+        return UsageSnapshot(
+            counters=_by_usage_type(counters),
+            gauges=_by_usage_type(gauges),
+            reserved=_by_usage_type(reserved),
+        )
+
+    async def lock_limit(self, organization_id: str, usage_type: UsageType) -> None:
+        """Serialise reservations of one organisation's usage type until the transaction ends.
+
+        PostgreSQL: a transaction-scoped advisory lock. SQLite: transactions already run one at
+        a time (see taskforge_common.db.engine)."""
+        if self._dialect == "postgresql":
+            digest = hashlib.sha256(f"{organization_id}:{usage_type.value}".encode()).digest()
+            key = int.from_bytes(digest[:8], "big", signed=True)
+            await self._session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+    # -- reservations ---------------------------------------------------------------------
+
+    async def insert_reservation(self, reservation: Reservation) -> None:
+        await self._session.execute(t.reservations.insert().values(_reservation_row(reservation)))
+
+    async def get_reservation(
+        self, reservation_id: str, *, for_update: bool = False
+    ) -> Reservation | None:
+        query = select(t.reservations).where(t.reservations.c.id == reservation_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._session.execute(query)).mappings().first()
+        return _reservation(row) if row else None
+
+    async def get_reservation_by_key(
+        self, organization_id: str, idempotency_key: str
+    ) -> Reservation | None:
+        c = t.reservations.c
+        query = select(t.reservations).where(
+            c.organization_id == organization_id, c.idempotency_key == idempotency_key
+        )
+        row = (await self._session.execute(query)).mappings().first()
+        return _reservation(row) if row else None
+
+    async def set_reservation_status(
+        self, reservation_id: str, status: str, record_id: str | None = None
+    ) -> None:
+        await self._session.execute(
+            update(t.reservations)
+            .where(t.reservations.c.id == reservation_id)
+            .values(status=status, record_id=record_id)
+        )
+
+    # -- outbox ---------------------------------------------------------------------------
+
+    async def add_outbox_events(self, events: Iterable[OutboxEvent]) -> int:
+        """Store events whose dedupe key is new; answer how many were new."""
+        rows = [
+            {
+                "id": e.id,
+                "event_type": e.event_type,
+                "organization_id": e.organization_id,
+                "payload": dict(e.payload),
+                "dedupe_key": e.dedupe_key,
+                "created_at": e.created_at,
+            }
+            for e in events
+        ]
+        if not rows:
+            return 0
+        statement = (
+            self._insert(t.outbox_events)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(t.outbox_events.c.id)
+        )
+        return len((await self._session.execute(statement, rows)).all())
+
+    async def list_outbox_events(self, organization_id: str) -> list[OutboxEvent]:
+        c = t.outbox_events.c
+        query = (
+            select(t.outbox_events)
+            .where(c.organization_id == organization_id)
+            .order_by(c.created_at, c.id)
+        )
+        rows = (await self._session.execute(query)).mappings()
+        return [
+            OutboxEvent(
+                id=row["id"],
+                event_type=row["event_type"],
+                organization_id=row["organization_id"],
+                payload=row["payload"],
+                dedupe_key=row["dedupe_key"],
+                created_at=row["created_at"],
+            )
+            for row in rows
+        ]
+
+
+def _counter_sort_key(key: CounterKey) -> tuple[str, str, datetime]:
+    return (key.organization_id, key.usage_type.value, key.window.start)
+
+
+def _by_usage_type(rows: Iterable[Any]) -> dict[UsageType, Decimal]:
+    return {UsageType(row[0]): row[1] for row in rows if row[1] is not None}
+
+
+def _record_filters(
+    organization_id: str,
+    usage_type: UsageType | None,
+    start: datetime | None,
+    end: datetime | None,
+) -> list[Any]:
+    c = t.usage_records.c
+    filters: list[Any] = [c.organization_id == organization_id]
+    if usage_type is not None:
+        filters.append(c.usage_type == usage_type.value)
+    if start is not None:
+        filters.append(c.event_time >= start)
+    if end is not None:
+        filters.append(c.event_time < end)
+    return filters
+
+
+def _record_row(stored: StoredRecord) -> dict[str, Any]:
+    record = stored.record
+    return {
+        "id": record.id,
+        "organization_id": record.organization_id,
+        "usage_type": record.usage_type.value,
+        "quantity": record.quantity,
+        "event_time": record.timestamp,
+        "idempotency_key": record.idempotency_key,
+        "fingerprint": stored.fingerprint,
+        "metadata": dict(record.metadata),
+        "recorded_at": record.recorded_at,
+    }
+
+
+def _stored_record(row: Any) -> StoredRecord:
+    record = UsageRecord(
+        id=row["id"],
+        organization_id=row["organization_id"],
+        usage_type=UsageType(row["usage_type"]),
+        quantity=row["quantity"],
+        timestamp=row["event_time"],
+        idempotency_key=row["idempotency_key"],
+        metadata=row["metadata"],
+        recorded_at=row["recorded_at"],
+    )
+    return StoredRecord(record, row["fingerprint"])
+
+
+def _entitlements(row: Any) -> Entitlements:
+    return Entitlements(
+        organization_id=row["organization_id"],
+        status=EntitlementStatus(row["status"]),
+        version=row["version"],
+        tier=row["tier"],
+        billing_cycle=row["billing_cycle"],
+        period_anchor=row["period_anchor"],
+        current_period_start=row["current_period_start"],
+        current_period_end=row["current_period_end"],
+        limits={UsageType(k): Decimal(v) for k, v in row["limits"].items()},
+        usage_closed_before=row["usage_closed_before"],
+    )
+
+
+def _reservation_row(reservation: Reservation) -> dict[str, Any]:
+    return {
+        "id": reservation.id,
+        "organization_id": reservation.organization_id,
+        "usage_type": reservation.usage_type.value,
+        "quantity": reservation.quantity,
+        "idempotency_key": reservation.idempotency_key,
+        "fingerprint": reservation.fingerprint,
+        "status": reservation.status,
+        "window_start": reservation.window_start,
+        "expires_at": reservation.expires_at,
+        "created_at": reservation.created_at,
+        "record_id": reservation.record_id,
+    }
+
+
+def _reservation(row: Any) -> Reservation:
+    return Reservation(
+        id=row["id"],
+        organization_id=row["organization_id"],
+        usage_type=UsageType(row["usage_type"]),
+        quantity=row["quantity"],
+        idempotency_key=row["idempotency_key"],
+        fingerprint=row["fingerprint"],
+        status=row["status"],
+        window_start=row["window_start"],
+        expires_at=row["expires_at"],
+        created_at=row["created_at"],
+        record_id=row["record_id"],
+    )

@@ -1,0 +1,42 @@
+"""The SQL unit of work: one session and transaction, rolled back unless committed."""
+
+from __future__ import annotations
+
+import contextlib
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from taskforge_common.db.engine import Database
+from taskforge_metering.storage.repository import MeteringRepository
+
+
+class SqlUnitOfWork:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._stack = contextlib.AsyncExitStack()
+        self._session: AsyncSession | None = None
+        self._repository: MeteringRepository | None = None
+
+    async def __aenter__(self) -> Self:
+        self._session = await self._stack.enter_async_context(self._database.transaction())
+        self._repository = MeteringRepository(self._session)
+        return self
+
+    @property
+    def store(self) -> MeteringRepository:
+        assert self._repository is not None, "store used outside `async with`"
+        return self._repository
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self._stack.__aexit__(exc_type, exc, traceback)
+
+    async def commit(self) -> None:
+        assert self._session is not None, "commit() outside `async with`"
+        await self._session.commit()

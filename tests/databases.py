@@ -1,0 +1,86 @@
+"""Throwaway databases for tests, built by the services' real Alembic migrations.
+
+PostgreSQL is the one production uses: under CI=true an unreachable server fails the run loudly;
+elsewhere the PostgreSQL variants are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy import MetaData, delete
+
+from taskforge_common.db import migrate
+from taskforge_common.db.engine import Database
+
+ADMIN_DSN = os.environ.get(
+    "TASKFORGE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+async def _admin_connection() -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(ADMIN_DSN, timeout=5)
+    except (OSError, asyncpg.PostgresError) as error:
+        message = f"PostgreSQL test server unreachable at {ADMIN_DSN}: {error}"
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def _async_url(dsn: str, database: str) -> str:
+    base = dsn.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    return f"{base}/{database}"
+
+
+@asynccontextmanager
+async def migrated_database(service: str, dialect: str, tmp_dir: Path) -> AsyncIterator[Database]:
+    """A new, migrated database of `service` on `dialect`; dropped afterwards."""
+    if dialect == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_dir / f'{service}.db'}"
+        await asyncio.to_thread(migrate.upgrade, service, url)
+        database = Database(url)
+        try:
+            yield database
+        finally:
+            await database.dispose()
+        return
+    name = f"tf_test_{service}_{uuid.uuid4().hex[:10]}"
+    admin = await _admin_connection()
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = _async_url(ADMIN_DSN, name)
+    try:
+        await asyncio.to_thread(migrate.upgrade, service, url)
+        database = Database(url)
+        try:
+            yield database
+        finally:
+            await database.dispose()
+    finally:
+        admin = await _admin_connection()
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+async def empty_tables(database: Database, metadata: MetaData) -> None:
+    """Delete every row, children first, so each test starts from an empty schema."""
+    async with database.transaction() as session:
+        for table in reversed(metadata.sorted_tables):
+            await session.execute(delete(table))
+        await session.commit()
