@@ -7,7 +7,6 @@ commits. A bad event fails alone and writes nothing.
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +15,8 @@ from decimal import Decimal
 
 from taskforge_common.clock import Clock
 from taskforge_common.errors import AlreadyExists, BillingError, InvalidArgument
+from taskforge_common.ids import new_id
+from taskforge_common.periods import Period
 from taskforge_metering.application.caller import Caller
 from taskforge_metering.application.ports import (
     CounterKey,
@@ -151,7 +152,7 @@ async def write_usage(
             continue
         first_by_key[key] = (index, event)
         record = UsageRecord(
-            id=str(uuid.uuid4()),
+            id=new_id(now),
             organization_id=event.organization_id,
             usage_type=event.usage_type,
             quantity=event.quantity,
@@ -211,15 +212,18 @@ async def _account(
     """Update counter totals and gauge levels for newly stored events; emit threshold events."""
     increments: defaultdict[CounterKey, Decimal] = defaultdict(Decimal)
     latest: dict[GaugeKey, GaugeReading] = {}
+    windows: dict[str, Period] = {}  # the last window per organisation: batches rarely span two
     for event in events:
-        granted = entitlements.get(event.organization_id)
         if is_gauge(event.usage_type):
             gauge_key = (event.organization_id, event.usage_type)
             current = latest.get(gauge_key)
             if current is None or event.timestamp >= current.at:
                 latest[gauge_key] = GaugeReading(event.timestamp, event.quantity)
         else:
-            window = usage_window(granted, event.timestamp)
+            window = windows.get(event.organization_id)
+            if window is None or not window.contains(event.timestamp):
+                granted = entitlements.get(event.organization_id)
+                window = windows[event.organization_id] = usage_window(granted, event.timestamp)
             increments[CounterKey(event.organization_id, event.usage_type, window)] += (
                 event.quantity
             )
@@ -264,7 +268,7 @@ def _threshold_event(
     percent = threshold_percent(threshold)
     window = counter.window
     return OutboxEvent(
-        id=str(uuid.uuid4()),
+        id=new_id(now),
         event_type=THRESHOLD_EVENT,
         organization_id=counter.organization_id,
         payload={

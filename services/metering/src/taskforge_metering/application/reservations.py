@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from taskforge_common.clock import Clock
 from taskforge_common.errors import AlreadyExists, InvalidArgument, NotFound, PreconditionFailed
+from taskforge_common.ids import new_id
 from taskforge_metering.application.caller import Caller
 from taskforge_metering.application.ingest import write_usage
 from taskforge_metering.application.limits import status_of
@@ -88,7 +89,7 @@ class Reservations:
             if not decision.allowed:
                 return ReservationOutcome(decision, None, status)
             reservation = Reservation(
-                id=str(uuid.uuid4()),
+                id=new_id(now),
                 organization_id=org,
                 usage_type=usage_type,
                 quantity=amount,

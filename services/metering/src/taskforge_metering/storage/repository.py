@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -83,21 +84,33 @@ class MeteringRepository:
         """Insert the records whose (organisation, idempotency key) is new; answer those keys."""
         if not records:
             return set()
-        statement: Insert = (
-            self._insert(t.usage_records)
-            .on_conflict_do_nothing(index_elements=["organization_id", "idempotency_key"])
-            .returning(t.usage_records.c.organization_id, t.usage_records.c.idempotency_key)
-        )
-        rows = await self._session.execute(statement, [_record_row(r) for r in records])
+        if self._dialect == "postgresql":
+            # One prepared statement over column arrays: far cheaper than a multi-row VALUES.
+            rows = await self._session.execute(_PG_INSERT_RECORDS, _record_arrays(records))
+        else:
+            statement: Insert = (
+                self._insert(t.usage_records)
+                .on_conflict_do_nothing(index_elements=["organization_id", "idempotency_key"])
+                .returning(t.usage_records.c.organization_id, t.usage_records.c.idempotency_key)
+            )
+            rows = await self._session.execute(statement, [_record_row(r) for r in records])
         return {(row[0], row[1]) for row in rows}
 
     async def find_records(self, keys: Collection[RecordKey]) -> dict[RecordKey, StoredRecord]:
         if not keys:
             return {}
-        columns = tuple_(t.usage_records.c.organization_id, t.usage_records.c.idempotency_key)
-        query = select(t.usage_records).where(columns.in_(list(keys)))
-        rows = (await self._session.execute(query)).mappings()
-        found = (_stored_record(row) for row in rows)
+        if self._dialect == "postgresql":
+            organizations, idempotency_keys = zip(*keys, strict=True)
+            result = await self._session.execute(
+                _PG_FIND_RECORDS,
+                {"organizations": list(organizations), "keys": list(idempotency_keys)},
+            )
+        else:
+            columns = tuple_(t.usage_records.c.organization_id, t.usage_records.c.idempotency_key)
+            result = await self._session.execute(
+                select(t.usage_records).where(columns.in_(list(keys)))
+            )
+        found = (_stored_record(row) for row in result.mappings())
         return {(s.record.organization_id, s.record.idempotency_key): s for s in found}
 
     async def count_records(
@@ -381,6 +394,43 @@ class MeteringRepository:
             )
             for row in rows
         ]
+
+
+_PG_INSERT_RECORDS = text(
+    """
+    INSERT INTO usage_records (id, organization_id, usage_type, quantity, event_time,
+                               idempotency_key, fingerprint, metadata, recorded_at)
+    SELECT * FROM unnest(
+        CAST(:ids AS varchar[]), CAST(:organizations AS varchar[]), CAST(:usage_types AS varchar[]),
+        CAST(:quantities AS numeric[]), CAST(:event_times AS timestamptz[]),
+        CAST(:keys AS varchar[]), CAST(:fingerprints AS varchar[]), CAST(:metadata AS json[]),
+        CAST(:recorded_ats AS timestamptz[]))
+    ON CONFLICT (organization_id, idempotency_key) DO NOTHING
+    RETURNING organization_id, idempotency_key
+    """
+)
+
+_PG_FIND_RECORDS = text(
+    """
+    SELECT r.* FROM usage_records AS r
+    JOIN unnest(CAST(:organizations AS varchar[]), CAST(:keys AS varchar[])) AS k(org, key)
+      ON r.organization_id = k.org AND r.idempotency_key = k.key
+    """
+).columns(*(column for column in t.usage_records.columns))
+
+
+def _record_arrays(records: Sequence[StoredRecord]) -> dict[str, list[Any]]:
+    return {
+        "ids": [s.record.id for s in records],
+        "organizations": [s.record.organization_id for s in records],
+        "usage_types": [s.record.usage_type.value for s in records],
+        "quantities": [s.record.quantity for s in records],
+        "event_times": [s.record.timestamp for s in records],
+        "keys": [s.record.idempotency_key for s in records],
+        "fingerprints": [s.fingerprint for s in records],
+        "metadata": [json.dumps(s.record.metadata) for s in records],
+        "recorded_ats": [s.record.recorded_at for s in records],
+    }
 
 
 def _counter_sort_key(key: CounterKey) -> tuple[str, str, datetime]:
