@@ -274,3 +274,41 @@ async def test_summary_integrates_storage_and_lists_with_true_totals(
         if not token:
             break
     assert len(seen) == len(set(seen)) == 7
+
+
+async def test_concurrent_single_events_share_transactions_and_count_once(
+    metering: Metering,
+) -> None:
+    o = org()
+    keys = [f"call-{n % 150}" for n in range(300)]  # every key sent twice, concurrently
+    results = await asyncio.gather(
+        *(metering.ingest.record(event(o, UsageType.API_CALL, "1", key), OPERATOR) for key in keys)
+    )
+    assert sum(1 for r in results if r.duplicate) == 150
+    by_key: dict[str, set[str]] = {}
+    for key, result in zip(keys, results, strict=True):
+        assert result.record is not None
+        by_key.setdefault(key, set()).add(result.record.id)
+    assert all(len(ids) == 1 for ids in by_key.values())
+    usage = await metering.queries.current_usage(o, OPERATOR)
+    assert usage.snapshot.counters[UsageType.API_CALL] == Decimal(150)
+    assert await count_rows(metering.database, tables.usage_records) == 150
+
+
+async def test_a_failed_transaction_fails_every_call_in_it(
+    metering: Metering, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_: object) -> object:
+        raise ConnectionError("database went away")
+
+    monkeypatch.setattr(
+        "taskforge_metering.storage.repository.MeteringRepository.insert_records", broken
+    )
+    o = org()
+    results = await asyncio.gather(
+        *(metering.ingest.record(event(o, UsageType.API_CALL, "1"), OPERATOR) for _ in range(20)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, ConnectionError) for r in results)
+    monkeypatch.undo()
+    assert await count_rows(metering.database, tables.usage_records) == 0

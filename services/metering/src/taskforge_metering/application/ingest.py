@@ -7,8 +7,9 @@ commits. A bad event fails alone and writes nothing.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -68,14 +69,22 @@ class UsageIngest:
         unit_of_work: Callable[[], UnitOfWork],
         clock: Clock,
         rate_limiter: IngestRateLimiter,
+        max_concurrent_writes: int = 4,
     ) -> None:
         self._unit_of_work = unit_of_work
         self._clock = clock
         self._rate_limiter = rate_limiter
+        self._group_commit = GroupCommit(self._write, max_concurrent_writes)
 
     async def record(self, event: UsageEventInput, caller: Caller) -> IngestResult:
-        """One event; its error, if any, is raised."""
-        (result,) = await self.record_batch([event], caller)
+        """One event, acknowledged after the transaction holding it commits; errors are raised.
+
+        Concurrent calls share transactions (group commit), so many small calls cost about as
+        much as a batch."""
+        now = self._clock.now()
+        valid = _validate(event, caller, now)
+        self._rate_limiter.acquire([valid.organization_id])
+        result = await self._group_commit.submit(valid)
         if result.error is not None:
             raise result.error
         return result
@@ -101,13 +110,58 @@ class UsageIngest:
         if valid:
             # A batch counts once per organisation in it, whatever its size.
             self._rate_limiter.acquire({event.organization_id for _, event in valid})
-            async with self._unit_of_work() as uow:
-                written = await write_usage(uow.store, valid, now)
-                await uow.commit()
-            for index, result in written.items():
+            for index, result in (await self._write(valid)).items():
                 results[index] = result
         assert all(r is not None for r in results)
         return [r for r in results if r is not None]
+
+    async def _write(self, events: Sequence[tuple[int, UsageEvent]]) -> dict[int, IngestResult]:
+        now = self._clock.now()
+        async with self._unit_of_work() as uow:
+            written = await write_usage(uow.store, events, now)
+            await uow.commit()
+        return written
+
+
+class GroupCommit:
+    """Queues single events and writes whatever is waiting as one batch, with at most
+    `max_concurrent` transactions in flight. A lone call is written at once; under load each
+    transaction carries many calls. Every caller gets its own result, or the transaction's error.
+    """
+
+    def __init__(
+        self,
+        write: Callable[[Sequence[tuple[int, UsageEvent]]], Awaitable[dict[int, IngestResult]]],
+        max_concurrent: int,
+    ) -> None:
+        self._write = write
+        self._max_concurrent = max_concurrent
+        self._waiting: list[tuple[UsageEvent, asyncio.Future[IngestResult]]] = []
+        self._writers: set[asyncio.Task[None]] = set()
+
+    async def submit(self, event: UsageEvent) -> IngestResult:
+        future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+        self._waiting.append((event, future))
+        if len(self._writers) < self._max_concurrent:
+            writer = asyncio.create_task(self._drain())
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
+        return await future
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            batch = self._waiting[:MAX_BATCH_SIZE]
+            del self._waiting[:MAX_BATCH_SIZE]
+            try:
+                results = await self._write([(i, event) for i, (event, _) in enumerate(batch)])
+            except Exception as error:  # the transaction failed: every caller in it hears why
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for index, (_, future) in enumerate(batch):
+                if not future.done():  # a caller that gave up (cancelled) needs no answer
+                    future.set_result(results[index])
 
 
 def _validate(raw: UsageEventInput, caller: Caller, now: datetime) -> UsageEvent:

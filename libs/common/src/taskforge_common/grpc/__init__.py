@@ -1,0 +1,1 @@
+"""gRPC plumbing shared by the services: server factory, channels, error mapping and auth."""
