@@ -14,12 +14,8 @@ from taskforge_common.clock import ManualClock
 from taskforge_common.db.engine import Database
 from taskforge_common.errors import AlreadyExists, PreconditionFailed
 from taskforge_metering.application.caller import Caller
-from taskforge_metering.application.entitlements import EntitlementUpdates
-from taskforge_metering.application.ingest import UsageEventInput, UsageIngest
-from taskforge_metering.application.limits import LimitChecks
-from taskforge_metering.application.queries import UsageQueries
-from taskforge_metering.application.rate_limit import IngestRateLimiter
-from taskforge_metering.application.reservations import Reservations
+from taskforge_metering.application.ingest import UsageEventInput
+from taskforge_metering.application.use_cases import UseCases
 from taskforge_metering.domain.entitlements import Entitlements, EntitlementStatus
 from taskforge_metering.domain.meters import UsageType
 from taskforge_metering.storage import tables
@@ -34,18 +30,19 @@ def org() -> str:
 
 
 class Metering:
-    """The use cases wired to one database, as bootstrap wires them."""
+    """The use cases wired to one database, as the service wires them."""
 
     def __init__(self, database: Database, clock: ManualClock) -> None:
-        def uow() -> SqlUnitOfWork:
-            return SqlUnitOfWork(database)
+        def unit_of_work(*, read_only: bool = False) -> SqlUnitOfWork:
+            return SqlUnitOfWork(database, read_only=read_only)
 
+        use_cases = UseCases.build(unit_of_work, clock, 1_000_000)
         self.database = database
-        self.ingest = UsageIngest(uow, clock, IngestRateLimiter(clock, 1_000_000))
-        self.limits = LimitChecks(uow, clock)
-        self.reservations = Reservations(uow, clock)
-        self.entitlements = EntitlementUpdates(uow, clock)
-        self.queries = UsageQueries(uow, clock)
+        self.ingest = use_cases.ingest
+        self.limits = use_cases.limits
+        self.reservations = use_cases.reservations
+        self.entitlements = use_cases.entitlements
+        self.queries = use_cases.queries
 
 
 @pytest.fixture

@@ -44,14 +44,26 @@ class Database:
         else:
             raise ValueError(f"unsupported database {self.dialect!r}: use postgresql or sqlite")
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        # Reads that need no transaction skip BEGIN and ROLLBACK: two round trips fewer.
+        self._autocommit_sessions = async_sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+            expire_on_commit=False,
+            autoflush=False,
+        )
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session in a transaction that is rolled back unless the caller commits it."""
+    async def transaction(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction that is rolled back unless the caller commits it.
+
+        `read_only`: on PostgreSQL each statement runs on its own (autocommit) and sees all
+        that is committed; for readers that need no consistency across statements."""
         async with contextlib.AsyncExitStack() as stack:
             if self._serial is not None:
                 await stack.enter_async_context(self._serial)
-            session = await stack.enter_async_context(self._sessions())
+            sessions = self._sessions
+            if read_only and self.dialect == "postgresql":
+                sessions = self._autocommit_sessions
+            session = await stack.enter_async_context(sessions())
             try:
                 yield session
             finally:

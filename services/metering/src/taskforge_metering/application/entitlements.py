@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from taskforge_common.clock import Clock
-from taskforge_metering.application.ports import UnitOfWork
+from taskforge_metering.application.ports import UnitOfWorkFactory
 from taskforge_metering.domain.entitlements import Entitlements, usage_window
 
 
 class EntitlementUpdates:
-    def __init__(self, unit_of_work: Callable[[], UnitOfWork], clock: Clock) -> None:
+    def __init__(self, unit_of_work: UnitOfWorkFactory, clock: Clock) -> None:
         self._unit_of_work = unit_of_work
         self._clock = clock
 

@@ -26,7 +26,7 @@ from taskforge_metering.application.ports import (
     OutboxEvent,
     RecordKey,
     StoredRecord,
-    UnitOfWork,
+    UnitOfWorkFactory,
 )
 from taskforge_metering.application.rate_limit import IngestRateLimiter
 from taskforge_metering.domain.aggregation import GaugeReading
@@ -66,7 +66,7 @@ class IngestResult:
 class UsageIngest:
     def __init__(
         self,
-        unit_of_work: Callable[[], UnitOfWork],
+        unit_of_work: UnitOfWorkFactory,
         clock: Clock,
         rate_limiter: IngestRateLimiter,
         max_concurrent_writes: int = 4,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
 
 from taskforge_common.clock import Clock
 from taskforge_metering.application.caller import Caller
-from taskforge_metering.application.ports import UnitOfWork, UsageSnapshot
+from taskforge_metering.application.ports import UnitOfWorkFactory, UsageSnapshot
 from taskforge_metering.domain.entitlements import Entitlements, usage_window
 from taskforge_metering.domain.limits import LimitDecision, LimitStatus, check_all, check_one
 from taskforge_metering.domain.meters import UsageType
@@ -15,7 +14,7 @@ from taskforge_metering.domain.usage import parse_organization_id, parse_quantit
 
 
 class LimitChecks:
-    def __init__(self, unit_of_work: Callable[[], UnitOfWork], clock: Clock) -> None:
+    def __init__(self, unit_of_work: UnitOfWorkFactory, clock: Clock) -> None:
         self._unit_of_work = unit_of_work
         self._clock = clock
 
@@ -31,7 +30,7 @@ class LimitChecks:
         requested = parse_quantity(requested_quantity or "1", "requested_quantity")
         caller.ensure_access(org)
         now = self._clock.now()
-        async with self._unit_of_work() as uow:
+        async with self._unit_of_work(read_only=True) as uow:
             granted = (await uow.store.get_entitlements([org])).get(org)
             window = usage_window(granted, now)
             snapshot = await uow.store.snapshot(org, window.start, now, usage_type)

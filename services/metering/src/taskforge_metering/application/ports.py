@@ -179,3 +179,10 @@ class UnitOfWork(Protocol):
     ) -> None: ...
 
     async def commit(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    """Makes a unit of work; `read_only` ones may skip the transaction where storage allows
+    (each read then sees everything committed before it)."""
+
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork: ...

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -12,7 +11,7 @@ from decimal import Decimal
 from taskforge_common.clock import Clock
 from taskforge_common.errors import InvalidArgument
 from taskforge_metering.application.caller import Caller
-from taskforge_metering.application.ports import UnitOfWork, UsageSnapshot
+from taskforge_metering.application.ports import UnitOfWorkFactory, UsageSnapshot
 from taskforge_metering.domain.aggregation import time_weighted_hours
 from taskforge_metering.domain.entitlements import usage_window
 from taskforge_metering.domain.meters import METERS, MeterKind, UsageType
@@ -39,7 +38,7 @@ class RecordPage:
 
 
 class UsageQueries:
-    def __init__(self, unit_of_work: Callable[[], UnitOfWork], clock: Clock) -> None:
+    def __init__(self, unit_of_work: UnitOfWorkFactory, clock: Clock) -> None:
         self._unit_of_work = unit_of_work
         self._clock = clock
 
@@ -47,7 +46,7 @@ class UsageQueries:
         org = parse_organization_id(organization_id)
         caller.ensure_access(org)
         now = self._clock.now()
-        async with self._unit_of_work() as uow:
+        async with self._unit_of_work(read_only=True) as uow:
             granted = (await uow.store.get_entitlements([org])).get(org)
             window = usage_window(granted, now)
             snapshot = await uow.store.snapshot(org, window.start, now)
@@ -69,7 +68,7 @@ class UsageQueries:
             raise InvalidArgument("end_time must be after start_time")
         caller.ensure_access(org)
         summary: dict[UsageType, Decimal] = {}
-        async with self._unit_of_work() as uow:
+        async with self._unit_of_work(read_only=True) as uow:
             counters = await uow.store.sum_counters(org, start, end)
             for usage_type, meter in METERS.items():
                 if meter.kind is MeterKind.COUNTER:
@@ -99,7 +98,7 @@ class UsageQueries:
         after = decode_page_token(page_token) if page_token else None
         caller.ensure_access(org)
         size = page_size or DEFAULT_PAGE_SIZE
-        async with self._unit_of_work() as uow:
+        async with self._unit_of_work(read_only=True) as uow:
             total = await uow.store.count_records(org, usage_type, start, end)
             records = await uow.store.list_records(org, usage_type, start, end, after, size + 1)
         next_token = ""

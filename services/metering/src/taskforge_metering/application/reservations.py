@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -20,7 +20,7 @@ from taskforge_common.ids import new_id
 from taskforge_metering.application.caller import Caller
 from taskforge_metering.application.ingest import write_usage
 from taskforge_metering.application.limits import status_of
-from taskforge_metering.application.ports import Reservation, UnitOfWork
+from taskforge_metering.application.ports import Reservation, UnitOfWork, UnitOfWorkFactory
 from taskforge_metering.domain.entitlements import usage_window
 from taskforge_metering.domain.limits import LimitDecision, LimitStatus, check_one
 from taskforge_metering.domain.meters import UsageType
@@ -45,7 +45,7 @@ class ReservationOutcome:
 
 
 class Reservations:
-    def __init__(self, unit_of_work: Callable[[], UnitOfWork], clock: Clock) -> None:
+    def __init__(self, unit_of_work: UnitOfWorkFactory, clock: Clock) -> None:
         self._unit_of_work = unit_of_work
         self._clock = clock
 

@@ -9,7 +9,20 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Insert, Table, and_, delete, func, or_, select, text, tuple_, update
+from sqlalchemy import (
+    Insert,
+    Table,
+    and_,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -275,19 +288,19 @@ class MeteringRepository:
         usage_type: UsageType | None = None,
     ) -> UsageSnapshot:
         """Counters of the window, gauge levels and live reservations, for one type or all."""
-        counters_c, gauges_c, reservations_c = (
-            t.usage_counters.c,
-            t.usage_gauges.c,
-            t.reservations.c,
-        )
-        counter_query = select(counters_c.usage_type, counters_c.quantity).where(
+        counters_c = t.usage_counters.c
+        gauges_c = t.usage_gauges.c
+        reservations_c = t.reservations.c
+        counters = select(literal("counter"), counters_c.usage_type, counters_c.quantity).where(
             counters_c.organization_id == organization_id, counters_c.window_start == window_start
         )
-        gauge_query = select(gauges_c.usage_type, gauges_c.level).where(
+        gauges = select(literal("gauge"), gauges_c.usage_type, gauges_c.level).where(
             gauges_c.organization_id == organization_id
         )
-        reserved_query = (
-            select(reservations_c.usage_type, decimal_sum(reservations_c.quantity))
+        reserved = (
+            select(
+                literal("reserved"), reservations_c.usage_type, decimal_sum(reservations_c.quantity)
+            )
             .where(
                 reservations_c.organization_id == organization_id,
                 reservations_c.status == "active",
@@ -296,16 +309,17 @@ class MeteringRepository:
             .group_by(reservations_c.usage_type)
         )
         if usage_type is not None:
-            counter_query = counter_query.where(counters_c.usage_type == usage_type.value)
-            gauge_query = gauge_query.where(gauges_c.usage_type == usage_type.value)
-            reserved_query = reserved_query.where(reservations_c.usage_type == usage_type.value)
-        counters = await self._session.execute(counter_query)
-        gauges = await self._session.execute(gauge_query)
-        reserved = await self._session.execute(reserved_query)
+            counters = counters.where(counters_c.usage_type == usage_type.value)
+            gauges = gauges.where(gauges_c.usage_type == usage_type.value)
+            reserved = reserved.where(reservations_c.usage_type == usage_type.value)
+        # One round trip: CheckLimits sits on the hot path of every job.
+        rows = await self._session.execute(union_all(counters, gauges, reserved))
+        parts: dict[str, dict[UsageType, Decimal]] = {"counter": {}, "gauge": {}, "reserved": {}}
+        for kind, usage_type_value, quantity in rows:
+            if quantity is not None:
+                parts[kind][UsageType(usage_type_value)] = quantity
         return UsageSnapshot(
-            counters=_by_usage_type(counters),
-            gauges=_by_usage_type(gauges),
-            reserved=_by_usage_type(reserved),
+            counters=parts["counter"], gauges=parts["gauge"], reserved=parts["reserved"]
         )
 
     async def lock_limit(self, organization_id: str, usage_type: UsageType) -> None:
@@ -435,10 +449,6 @@ def _record_arrays(records: Sequence[StoredRecord]) -> dict[str, list[Any]]:
 
 def _counter_sort_key(key: CounterKey) -> tuple[str, str, datetime]:
     return (key.organization_id, key.usage_type.value, key.window.start)
-
-
-def _by_usage_type(rows: Iterable[Any]) -> dict[UsageType, Decimal]:
-    return {UsageType(row[0]): row[1] for row in rows if row[1] is not None}
 
 
 def _record_filters(

@@ -13,14 +13,17 @@ from taskforge_metering.storage.repository import MeteringRepository
 
 
 class SqlUnitOfWork:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, read_only: bool = False) -> None:
         self._database = database
+        self._read_only = read_only
         self._stack = contextlib.AsyncExitStack()
         self._session: AsyncSession | None = None
         self._repository: MeteringRepository | None = None
 
     async def __aenter__(self) -> Self:
-        self._session = await self._stack.enter_async_context(self._database.transaction())
+        self._session = await self._stack.enter_async_context(
+            self._database.transaction(read_only=self._read_only)
+        )
         self._repository = MeteringRepository(self._session)
         return self
 

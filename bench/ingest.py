@@ -1,0 +1,160 @@
+"""Batched ingest with deduplication, events/s committed, against raw asyncpg COPY into an
+identical table (same columns, constraints and indexes) in the same run, on PostgreSQL.
+
+Targets (issue 2): at least 25,000 events/s and at least 0.1 of the COPY rate (stretch 0.25).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import asyncpg
+import grpc
+
+from bench.harness import Stopwatch, admin_metadata, fresh_database, metering_service, stub
+from taskforge.common.v1 import common_pb2
+from taskforge.metering.v1 import metering_service_pb2 as pb
+from taskforge.metering.v1 import usage_pb2
+
+BATCH = 1000
+
+
+@dataclass
+class IngestFigures:
+    events: int
+    committed_per_second: float
+    copy_per_second: float
+
+    @property
+    def ratio(self) -> float:
+        return self.committed_per_second / self.copy_per_second
+
+
+def build_batches(
+    events: int, duplicate_share: float, organizations: int
+) -> list[pb.RecordUsageBatchRequest]:
+    """Batches of new events where every tenth one also re-sends an event already sent."""
+    orgs = [str(uuid.uuid4()) for _ in range(organizations)]
+    sent: list[usage_pb2.UsageEvent] = []
+    batches = []
+    every = round(1 / duplicate_share) if duplicate_share else 0
+    for start in range(0, events, BATCH):
+        request = pb.RecordUsageBatchRequest()
+        for n in range(start, min(start + BATCH, events)):
+            if every and n % every == every - 1 and sent:
+                request.events.append(sent[n // 2])
+                continue
+            event = usage_pb2.UsageEvent(
+                organization_id=orgs[(n // BATCH) % organizations],
+                usage_type=common_pb2.USAGE_TYPE_JOB_EXECUTION,
+                quantity="1",
+                idempotency_key=f"job-{n}",
+                metadata={"queue": "default", "worker": f"w{n % 16}"},
+            )
+            sent.append(event)
+            request.events.append(event)
+        batches.append(request)
+    return batches
+
+
+async def ingest_rate(
+    target: str, batches: list[pb.RecordUsageBatchRequest], concurrency: int
+) -> tuple[int, float]:
+    metadata = admin_metadata()
+    queue: asyncio.Queue[pb.RecordUsageBatchRequest] = asyncio.Queue()
+    for batch in batches:
+        queue.put_nowait(batch)
+    committed = 0
+
+    async def sender(channel: grpc.aio.Channel) -> None:
+        nonlocal committed
+        client = stub(channel)
+        while not queue.empty():
+            response = await client.RecordUsageBatch(
+                queue.get_nowait(), metadata=metadata, timeout=60
+            )
+            errors = [r for r in response.results if r.error_code]
+            if errors:
+                raise RuntimeError(
+                    f"ingest failed: {errors[0].error_code} {errors[0].error_message}"
+                )
+            committed += sum(1 for r in response.results if not r.duplicate)
+
+    async with grpc.aio.insecure_channel(target) as channel:
+        with Stopwatch() as watch:
+            await asyncio.gather(*(sender(channel) for _ in range(concurrency)))
+    return committed, committed / watch.seconds
+
+
+async def copy_rate(dsn: str, rows: int) -> float:
+    """COPY the same number of rows, 1,000 per statement (each its own transaction), into a
+    table LIKE usage_records INCLUDING ALL."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute("CREATE TABLE copy_baseline (LIKE usage_records INCLUDING ALL)")
+        org = str(uuid.uuid4())
+        now = datetime.now(UTC)
+        metadata = json.dumps({"queue": "default", "worker": "w1"})
+        records = [
+            (
+                str(uuid.uuid4()),
+                org,
+                "job_execution",
+                Decimal(1),
+                now,
+                f"job-{n}",
+                "0" * 64,
+                metadata,
+                now,
+            )
+            for n in range(rows)
+        ]
+        with Stopwatch() as watch:
+            for start in range(0, rows, BATCH):
+                await connection.copy_records_to_table(
+                    "copy_baseline", records=records[start : start + BATCH]
+                )
+        return rows / watch.seconds
+    finally:
+        await connection.close()
+
+
+async def measure(events: int, concurrency: int) -> IngestFigures:
+    batches = build_batches(events, duplicate_share=0.1, organizations=8)
+    async with fresh_database() as dsn, metering_service(dsn) as service:
+        # Warm up connections and caches with a separate organisation's events.
+        await ingest_rate(service.target, build_batches(5 * BATCH, 0.0, 1), concurrency)
+        committed, rate = await ingest_rate(service.target, batches, concurrency)
+        baseline = await copy_rate(dsn, committed)
+    return IngestFigures(committed, rate, baseline)
+
+
+def report(figures: IngestFigures) -> None:
+    print("batched ingest (RecordUsageBatch x1000, 10% duplicates) on PostgreSQL")
+    print(
+        f"  committed:          {figures.committed_per_second:10,.0f} events/s"
+        f" ({figures.events:,} events)"
+    )
+    print(f"  baseline COPY:      {figures.copy_per_second:10,.0f} rows/s")
+    print(
+        f"  ratio:              {figures.ratio:10.2f}"
+        "  (target >= 0.10, stretch 0.25; absolute target 25,000/s)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--concurrency", type=int, default=4)
+    args = parser.parse_args()
+    report(asyncio.run(measure(args.events, args.concurrency)))
+
+
+if __name__ == "__main__":
+    main()

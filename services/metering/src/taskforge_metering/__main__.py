@@ -1,0 +1,5 @@
+import asyncio
+
+from taskforge_metering.bootstrap import main
+
+asyncio.run(main())

@@ -1,0 +1,503 @@
+"""MeteringService through a real grpc.aio server on 127.0.0.1 port 0, on PostgreSQL and SQLite:
+authorization, tenant isolation, and the status of every bad-input class (SPEC §10, §11)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import pytest
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
+from opentelemetry.sdk.trace import TracerProvider
+
+from taskforge.common.v1 import common_pb2
+from taskforge.metering.v1 import metering_service_pb2 as pb
+from taskforge.metering.v1 import metering_service_pb2_grpc, usage_pb2
+from taskforge_common.clock import ManualClock
+from taskforge_common.config import AuthSettings, TelemetrySettings
+from taskforge_common.db.engine import Database
+from taskforge_common.grpc.auth import Scope, issue_token
+from taskforge_common.grpc.server import RunningServer
+from taskforge_common.telemetry import setup_telemetry
+from taskforge_metering import bootstrap
+from taskforge_metering.config import MeteringSettings
+
+SECRET = "test-secret-that-is-long-enough-for-hs256"
+ORG = "0b6f5d3e-3c55-4a4e-9a8e-7d0e0f7f1a01"
+OTHER_ORG = "6e1c2a9b-7f3d-4f0e-8b1a-2c3d4e5f6a7b"
+ALL_SCOPES = [scope.value for scope in Scope]
+
+
+@dataclass
+class Client:
+    stub: metering_service_pb2_grpc.MeteringServiceStub
+    clock: ManualClock
+
+    def token(self, scopes: Sequence[str], organization_id: str | None = None) -> str:
+        return issue_token(
+            SECRET, "tester", scopes, organization_id=organization_id, now=self.clock.now()
+        )
+
+    def auth(
+        self, scopes: Sequence[str] = ALL_SCOPES, organization_id: str | None = None
+    ) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.token(scopes, organization_id)}"),)
+
+
+@pytest.fixture
+async def client(metering_database: Database, clock: ManualClock) -> AsyncIterator[Client]:
+    settings = MeteringSettings(
+        database_url=metering_database.url,
+        host="127.0.0.1",
+        port=0,
+        database_pool_size=5,
+        ingest_rate_per_second=1_000_000,
+        shutdown_grace=timedelta(seconds=1),
+        auth=AuthSettings(jwt_secret=SECRET),
+        telemetry=TelemetrySettings("metering"),
+    )
+    telemetry = setup_telemetry(settings.telemetry, tracer_provider=TracerProvider())
+    running: RunningServer = await bootstrap.start(settings, metering_database, telemetry, clock)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        yield Client(metering_service_pb2_grpc.MeteringServiceStub(channel), clock)
+    await running.stop(0)
+
+
+def stamp(instant: datetime) -> Timestamp:
+    value = Timestamp()
+    value.FromDatetime(instant)
+    return value
+
+
+def usage_event(
+    quantity: str = "1",
+    key: str | None = None,
+    organization_id: str = ORG,
+    usage_type: int = common_pb2.USAGE_TYPE_JOB_EXECUTION,
+) -> usage_pb2.UsageEvent:
+    return usage_pb2.UsageEvent(
+        organization_id=organization_id,
+        usage_type=usage_type,  # type: ignore[arg-type]
+        quantity=quantity,
+        idempotency_key=key or str(uuid.uuid4()),
+    )
+
+
+async def grant(client: Client, organization_id: str = ORG, **limits: str) -> None:
+    await client.stub.UpsertEntitlements(
+        pb.UpsertEntitlementsRequest(
+            organization_id=organization_id,
+            entitlements=usage_pb2.Entitlements(
+                status=usage_pb2.ENTITLEMENT_STATUS_ACTIVE,
+                tier=common_pb2.TIER_STARTER,
+                billing_cycle=common_pb2.BILLING_CYCLE_MONTHLY,
+                period_anchor=stamp(datetime(2026, 3, 1, tzinfo=UTC)),
+                limits=[
+                    common_pb2.Limit(
+                        usage_type=common_pb2.UsageType.Value(f"USAGE_TYPE_{k.upper()}"),
+                        max=v,
+                    )
+                    for k, v in limits.items()
+                ],
+                version=1,
+            ),
+        ),
+        metadata=client.auth(),
+    )
+
+
+async def status_of(call: object) -> grpc.StatusCode:
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await call  # type: ignore[misc]
+    return failure.value.code()
+
+
+async def test_record_usage_round_trip_and_duplicate(client: Client) -> None:
+    request = pb.RecordUsageRequest(event=usage_event("2.5", "job-1"))
+    first = await client.stub.RecordUsage(request, metadata=client.auth())
+    again = await client.stub.RecordUsage(request, metadata=client.auth())
+    assert first.record.quantity == "2.5"
+    assert first.record.usage_type == common_pb2.USAGE_TYPE_JOB_EXECUTION
+    assert first.record.recorded_at.seconds == int(client.clock.now().timestamp())
+    assert not first.duplicate
+    assert again.duplicate
+    assert again.record.id == first.record.id
+
+
+@pytest.mark.parametrize(
+    ("event", "message_part"),
+    [
+        (usage_event("-1"), "quantity"),
+        (usage_event("NaN"), "quantity"),
+        (usage_event("1e3"), "quantity"),
+        (usage_event("0.0000001"), "decimal places"),
+        (usage_event("1000000000001"), "at most"),
+        (usage_event("1", organization_id="not-a-uuid"), "organization_id"),
+        (usage_event("1", usage_type=0), "usage_type"),
+        (usage_event("1", usage_type=999), "usage_type"),
+        (usage_pb2.UsageEvent(organization_id=ORG, usage_type=1, quantity="1"), "idempotency_key"),
+    ],
+)
+async def test_bad_events_are_invalid_argument(
+    client: Client, event: usage_pb2.UsageEvent, message_part: str
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await client.stub.RecordUsage(pb.RecordUsageRequest(event=event), metadata=client.auth())
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert message_part in (failure.value.details() or "")
+
+
+async def test_reused_key_with_other_payload_is_already_exists(client: Client) -> None:
+    await client.stub.RecordUsage(
+        pb.RecordUsageRequest(event=usage_event("1", "k")), metadata=client.auth()
+    )
+    code = await status_of(
+        client.stub.RecordUsage(
+            pb.RecordUsageRequest(event=usage_event("2", "k")), metadata=client.auth()
+        )
+    )
+    assert code == grpc.StatusCode.ALREADY_EXISTS
+
+
+async def test_closed_period_is_failed_precondition(client: Client) -> None:
+    await client.stub.UpsertEntitlements(
+        pb.UpsertEntitlementsRequest(
+            organization_id=ORG,
+            entitlements=usage_pb2.Entitlements(
+                status=usage_pb2.ENTITLEMENT_STATUS_ACTIVE,
+                usage_closed_before=stamp(client.clock.now()),
+                version=1,
+            ),
+        ),
+        metadata=client.auth(),
+    )
+    event = usage_event()
+    event.timestamp.CopyFrom(stamp(client.clock.now() - timedelta(hours=1)))
+    code = await status_of(
+        client.stub.RecordUsage(pb.RecordUsageRequest(event=event), metadata=client.auth())
+    )
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_batch_reports_each_event(client: Client) -> None:
+    response = await client.stub.RecordUsageBatch(
+        pb.RecordUsageBatchRequest(
+            events=[usage_event("1", "a"), usage_event("-5", "b"), usage_event("1", "a")]
+        ),
+        metadata=client.auth(),
+    )
+    codes = [r.error_code for r in response.results]
+    assert codes == ["", "INVALID_ARGUMENT", ""]
+    assert response.results[2].duplicate
+    assert "quantity" in response.results[1].error_message
+    too_many = pb.RecordUsageBatchRequest(events=[usage_event() for _ in range(1001)])
+    code = await status_of(client.stub.RecordUsageBatch(too_many, metadata=client.auth()))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_check_limits_answers_denials_with_reasons(client: Client) -> None:
+    no_subscription = await client.stub.CheckLimits(
+        pb.CheckLimitsRequest(organization_id=ORG), metadata=client.auth()
+    )
+    assert not no_subscription.allowed
+    assert no_subscription.reason == "no active subscription"
+    await grant(client, job_execution="2")
+    await client.stub.RecordUsage(
+        pb.RecordUsageRequest(event=usage_event("2")), metadata=client.auth()
+    )
+    check = await client.stub.CheckLimits(
+        pb.CheckLimitsRequest(organization_id=ORG, usage_type=common_pb2.USAGE_TYPE_JOB_EXECUTION),
+        metadata=client.auth(),
+    )
+    assert not check.allowed
+    assert "job_execution" in check.reason
+    assert (check.limits[0].limit, check.limits[0].current, check.limits[0].remaining) == (
+        "2",
+        "2",
+        "0",
+    )
+    unlimited = await client.stub.CheckLimits(
+        pb.CheckLimitsRequest(organization_id=ORG, usage_type=common_pb2.USAGE_TYPE_API_CALL),
+        metadata=client.auth(),
+    )
+    assert unlimited.allowed
+    assert unlimited.limits[0].limit == ""
+
+
+async def test_reservation_lifecycle(client: Client) -> None:
+    await grant(client, active_workers="3")
+    reserve = pb.ReserveUsageRequest(
+        organization_id=ORG,
+        usage_type=common_pb2.USAGE_TYPE_ACTIVE_WORKERS,
+        quantity="2",
+        idempotency_key="worker-start-1",
+        ttl=Duration(seconds=60),
+    )
+    granted = await client.stub.ReserveUsage(reserve, metadata=client.auth())
+    retried = await client.stub.ReserveUsage(reserve, metadata=client.auth())
+    assert granted.allowed
+    assert retried.reservation.id == granted.reservation.id
+    assert granted.limit.remaining == "1"
+    reserve.idempotency_key, reserve.quantity = "worker-start-2", "2"
+    denied = await client.stub.ReserveUsage(reserve, metadata=client.auth())
+    assert not denied.allowed
+    committed = await client.stub.CommitReservation(
+        pb.CommitReservationRequest(reservation_id=granted.reservation.id),
+        metadata=client.auth(),
+    )
+    assert committed.record.quantity == "2"
+    code = await status_of(
+        client.stub.ReleaseReservation(
+            pb.ReleaseReservationRequest(reservation_id=granted.reservation.id),
+            metadata=client.auth(),
+        )
+    )
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    missing = await status_of(
+        client.stub.CommitReservation(
+            pb.CommitReservationRequest(reservation_id=str(uuid.uuid4())), metadata=client.auth()
+        )
+    )
+    assert missing == grpc.StatusCode.NOT_FOUND
+
+
+async def test_usage_queries(client: Client) -> None:
+    await grant(client)
+    await client.stub.RecordUsageBatch(
+        pb.RecordUsageBatchRequest(
+            events=[
+                usage_event("3", usage_type=common_pb2.USAGE_TYPE_API_CALL),
+                usage_event("7.5", usage_type=common_pb2.USAGE_TYPE_STORAGE),
+            ]
+        ),
+        metadata=client.auth(),
+    )
+    current = await client.stub.GetCurrentUsage(
+        pb.GetCurrentUsageRequest(organization_id=ORG), metadata=client.auth()
+    )
+    assert (current.usage.api_calls_made, current.usage.storage_used_gb) == ("3", "7.5")
+    assert current.usage.period_start.ToDatetime(tzinfo=UTC) == datetime(2026, 3, 1, tzinfo=UTC)
+    summary = await client.stub.GetUsageSummary(
+        pb.GetUsageSummaryRequest(
+            organization_id=ORG,
+            start_time=stamp(client.clock.now()),
+            end_time=stamp(client.clock.now() + timedelta(hours=2)),
+        ),
+        metadata=client.auth(),
+    )
+    by_type = {item.usage_type: item.quantity for item in summary.items}
+    assert len(by_type) == 9
+    assert by_type[common_pb2.USAGE_TYPE_STORAGE] == "15.000000"
+    listed = await client.stub.ListUsageRecords(
+        pb.ListUsageRecordsRequest(organization_id=ORG, page_size=1), metadata=client.auth()
+    )
+    assert listed.total_count == 2
+    assert len(listed.records) == 1
+    assert listed.next_page_token
+    bad = await status_of(
+        client.stub.ListUsageRecords(
+            pb.ListUsageRecordsRequest(organization_id=ORG, page_token="garbage"),
+            metadata=client.auth(),
+        )
+    )
+    assert bad == grpc.StatusCode.INVALID_ARGUMENT
+    reversed_range = await status_of(
+        client.stub.GetUsageSummary(
+            pb.GetUsageSummaryRequest(
+                organization_id=ORG,
+                start_time=stamp(client.clock.now()),
+                end_time=stamp(client.clock.now() - timedelta(hours=1)),
+            ),
+            metadata=client.auth(),
+        )
+    )
+    assert reversed_range == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_older_entitlements_are_ignored(client: Client) -> None:
+    await grant(client, job_execution="10")
+    stale = await client.stub.UpsertEntitlements(
+        pb.UpsertEntitlementsRequest(
+            organization_id=ORG,
+            entitlements=usage_pb2.Entitlements(
+                status=usage_pb2.ENTITLEMENT_STATUS_PAST_DUE, version=1
+            ),
+        ),
+        metadata=client.auth(),
+    )
+    assert stale.entitlements.status == usage_pb2.ENTITLEMENT_STATUS_ACTIVE
+    newer = await client.stub.UpsertEntitlements(
+        pb.UpsertEntitlementsRequest(
+            organization_id=ORG,
+            entitlements=usage_pb2.Entitlements(
+                status=usage_pb2.ENTITLEMENT_STATUS_PAST_DUE, version=2
+            ),
+        ),
+        metadata=client.auth(),
+    )
+    assert newer.entitlements.status == usage_pb2.ENTITLEMENT_STATUS_PAST_DUE
+    check = await client.stub.CheckLimits(
+        pb.CheckLimitsRequest(organization_id=ORG), metadata=client.auth()
+    )
+    assert check.reason == "payment overdue"
+
+
+# -- authentication and authorisation -----------------------------------------------------
+
+
+async def test_missing_forged_and_expired_tokens_are_unauthenticated(client: Client) -> None:
+    request = pb.CheckLimitsRequest(organization_id=ORG)
+    assert await status_of(client.stub.CheckLimits(request)) == grpc.StatusCode.UNAUTHENTICATED
+    forged = issue_token(
+        "another-secret-that-is-long-enough!!", "x", ALL_SCOPES, now=client.clock.now()
+    )
+    code = await status_of(
+        client.stub.CheckLimits(request, metadata=(("authorization", f"Bearer {forged}"),))
+    )
+    assert code == grpc.StatusCode.UNAUTHENTICATED
+    expired = issue_token(
+        SECRET,
+        "x",
+        ALL_SCOPES,
+        ttl=timedelta(minutes=1),
+        now=client.clock.now() - timedelta(hours=1),
+    )
+    code = await status_of(
+        client.stub.CheckLimits(request, metadata=(("authorization", f"Bearer {expired}"),))
+    )
+    assert code == grpc.StatusCode.UNAUTHENTICATED
+
+
+@pytest.mark.parametrize(
+    ("scope", "allowed"),
+    [("usage:write", False), ("limits:read", True), ("billing:read", False)],
+)
+async def test_check_limits_needs_limits_read(client: Client, scope: str, allowed: bool) -> None:
+    call = client.stub.CheckLimits(
+        pb.CheckLimitsRequest(organization_id=ORG), metadata=client.auth([scope])
+    )
+    if allowed:
+        assert (await call).reason == "no active subscription"
+    else:
+        assert await status_of(call) == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_entitlements_need_admin(client: Client) -> None:
+    code = await status_of(
+        client.stub.UpsertEntitlements(
+            pb.UpsertEntitlementsRequest(
+                organization_id=ORG,
+                entitlements=usage_pb2.Entitlements(
+                    status=usage_pb2.ENTITLEMENT_STATUS_ACTIVE, version=1
+                ),
+            ),
+            metadata=client.auth(["usage:write", "limits:read", "billing:read", "billing:write"]),
+        )
+    )
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_organization_bound_token_never_sees_another_organization(client: Client) -> None:
+    await grant(client, OTHER_ORG, job_execution="5")
+    other = client.auth(organization_id=OTHER_ORG)
+    recorded = await client.stub.RecordUsage(
+        pb.RecordUsageRequest(event=usage_event("1", organization_id=OTHER_ORG)), metadata=other
+    )
+    outcome = await client.stub.ReserveUsage(
+        pb.ReserveUsageRequest(
+            organization_id=OTHER_ORG,
+            usage_type=common_pb2.USAGE_TYPE_JOB_EXECUTION,
+            quantity="1",
+            idempotency_key="r",
+        ),
+        metadata=other,
+    )
+    mine = client.auth(organization_id=ORG)
+    denied = grpc.StatusCode.PERMISSION_DENIED
+    calls = [
+        client.stub.RecordUsage(
+            pb.RecordUsageRequest(event=usage_event(organization_id=OTHER_ORG)), metadata=mine
+        ),
+        client.stub.CheckLimits(pb.CheckLimitsRequest(organization_id=OTHER_ORG), metadata=mine),
+        client.stub.GetCurrentUsage(
+            pb.GetCurrentUsageRequest(organization_id=OTHER_ORG), metadata=mine
+        ),
+        client.stub.ListUsageRecords(
+            pb.ListUsageRecordsRequest(organization_id=OTHER_ORG), metadata=mine
+        ),
+        client.stub.GetUsageSummary(
+            pb.GetUsageSummaryRequest(
+                organization_id=OTHER_ORG,
+                start_time=stamp(client.clock.now() - timedelta(days=1)),
+                end_time=stamp(client.clock.now()),
+            ),
+            metadata=mine,
+        ),
+        client.stub.ReserveUsage(
+            pb.ReserveUsageRequest(
+                organization_id=OTHER_ORG,
+                usage_type=common_pb2.USAGE_TYPE_JOB_EXECUTION,
+                quantity="1",
+                idempotency_key="x",
+            ),
+            metadata=mine,
+        ),
+    ]
+    for call in calls:
+        assert await status_of(call) == denied
+    # Another organisation's reservation answers as if it did not exist.
+    for call in (
+        client.stub.CommitReservation(
+            pb.CommitReservationRequest(reservation_id=outcome.reservation.id), metadata=mine
+        ),
+        client.stub.ReleaseReservation(
+            pb.ReleaseReservationRequest(reservation_id=outcome.reservation.id), metadata=mine
+        ),
+    ):
+        assert await status_of(call) == grpc.StatusCode.NOT_FOUND
+    batch = await client.stub.RecordUsageBatch(
+        pb.RecordUsageBatchRequest(events=[usage_event(organization_id=OTHER_ORG), usage_event()]),
+        metadata=mine,
+    )
+    assert [r.error_code for r in batch.results] == ["PERMISSION_DENIED", ""]
+    listed = await client.stub.ListUsageRecords(
+        pb.ListUsageRecordsRequest(organization_id=OTHER_ORG), metadata=other
+    )
+    assert [r.id for r in listed.records] == [recorded.record.id]
+
+
+async def test_ingest_rate_limit_is_resource_exhausted(
+    metering_database: Database, clock: ManualClock
+) -> None:
+    settings = MeteringSettings(
+        database_url=metering_database.url,
+        host="127.0.0.1",
+        port=0,
+        database_pool_size=2,
+        ingest_rate_per_second=3,
+        shutdown_grace=timedelta(seconds=1),
+        auth=AuthSettings(jwt_secret=SECRET),
+        telemetry=TelemetrySettings("metering"),
+    )
+    telemetry = setup_telemetry(settings.telemetry, tracer_provider=TracerProvider())
+    running = await bootstrap.start(settings, metering_database, telemetry, clock)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = metering_service_pb2_grpc.MeteringServiceStub(channel)
+            metadata = Client(stub, clock).auth()
+            for _ in range(3):
+                await stub.RecordUsage(
+                    pb.RecordUsageRequest(event=usage_event()), metadata=metadata
+                )
+            code = await status_of(
+                stub.RecordUsage(pb.RecordUsageRequest(event=usage_event()), metadata=metadata)
+            )
+            assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+            clock.advance(timedelta(seconds=1))  # the bucket refills with time
+            await stub.RecordUsage(pb.RecordUsageRequest(event=usage_event()), metadata=metadata)
+    finally:
+        await running.stop(0)
