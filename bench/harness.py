@@ -130,7 +130,7 @@ async def noop_service() -> AsyncIterator[ServiceProcess]:
         service.stop()
 
 
-def stub(channel: grpc.aio.Channel) -> metering_service_pb2_grpc.MeteringServiceStub:
+def stub(channel: grpc.aio.Channel) -> metering_service_pb2_grpc.MeteringServiceAsyncStub:
     return metering_service_pb2_grpc.MeteringServiceStub(channel)
 
 

@@ -1,5 +1,6 @@
-"""Baseline server for the benchmarks: MeteringService whose methods answer an empty response at
-once — same grpc.aio stack, same messages, no work. Usage: noop_server.py PORT"""
+"""Baseline server for the benchmarks: RecordUsage and CheckLimits of MeteringService answered
+with an empty response at once — same grpc.aio stack and server factory, same messages, no work.
+Usage: noop_server.py PORT"""
 
 from __future__ import annotations
 
@@ -7,35 +8,46 @@ import asyncio
 import sys
 from typing import Any
 
+import grpc
+
 from taskforge.metering.v1 import metering_service_pb2 as pb
-from taskforge.metering.v1 import metering_service_pb2_grpc
 from taskforge_common.grpc.server import ServiceRegistration, serve_until_signal, start_server
 
+SERVICE = "taskforge.metering.v1.MeteringService"
 
-class NoopMetering(metering_service_pb2_grpc.MeteringServiceServicer):
-    async def RecordUsage(self, request: Any, context: Any) -> pb.RecordUsageResponse:
-        return pb.RecordUsageResponse()
 
-    async def CheckLimits(self, request: Any, context: Any) -> pb.CheckLimitsResponse:
-        return pb.CheckLimitsResponse()
+async def record_usage(request: pb.RecordUsageRequest, context: Any) -> pb.RecordUsageResponse:
+    return pb.RecordUsageResponse()
+
+
+async def check_limits(request: pb.CheckLimitsRequest, context: Any) -> pb.CheckLimitsResponse:
+    return pb.CheckLimitsResponse()
+
+
+def add_noop_service(server: grpc.aio.Server) -> None:
+    handlers = {
+        "RecordUsage": grpc.unary_unary_rpc_method_handler(
+            record_usage,
+            request_deserializer=pb.RecordUsageRequest.FromString,
+            response_serializer=pb.RecordUsageResponse.SerializeToString,
+        ),
+        "CheckLimits": grpc.unary_unary_rpc_method_handler(
+            check_limits,
+            request_deserializer=pb.CheckLimitsRequest.FromString,
+            response_serializer=pb.CheckLimitsResponse.SerializeToString,
+        ),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+
+
+async def always_ready() -> bool:
+    return True
 
 
 async def main(port: int) -> None:
-    servicer = NoopMetering()
-
-    async def ready() -> bool:
-        return True
-
     running = await start_server(
-        services=[
-            ServiceRegistration(
-                "taskforge.metering.v1.MeteringService",
-                lambda server: metering_service_pb2_grpc.add_MeteringServiceServicer_to_server(
-                    servicer, server
-                ),
-            )
-        ],
-        readiness=ready,
+        services=[ServiceRegistration(SERVICE, add_noop_service)],
+        readiness=always_ready,
         port=port,
     )
     await serve_until_signal(running, grace=1)

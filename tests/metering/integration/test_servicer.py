@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import grpc
 import pytest
@@ -34,7 +35,7 @@ ALL_SCOPES = [scope.value for scope in Scope]
 
 @dataclass
 class Client:
-    stub: metering_service_pb2_grpc.MeteringServiceStub
+    stub: metering_service_pb2_grpc.MeteringServiceAsyncStub
     clock: ManualClock
 
     def token(self, scopes: Sequence[str], organization_id: str | None = None) -> str:
@@ -77,11 +78,11 @@ def usage_event(
     quantity: str = "1",
     key: str | None = None,
     organization_id: str = ORG,
-    usage_type: int = common_pb2.USAGE_TYPE_JOB_EXECUTION,
+    usage_type: common_pb2.UsageType | str = common_pb2.USAGE_TYPE_JOB_EXECUTION,
 ) -> usage_pb2.UsageEvent:
     return usage_pb2.UsageEvent(
         organization_id=organization_id,
-        usage_type=usage_type,  # type: ignore[arg-type]
+        usage_type=usage_type,
         quantity=quantity,
         idempotency_key=key or str(uuid.uuid4()),
     )
@@ -98,7 +99,7 @@ async def grant(client: Client, organization_id: str = ORG, **limits: str) -> No
                 period_anchor=stamp(datetime(2026, 3, 1, tzinfo=UTC)),
                 limits=[
                     common_pb2.Limit(
-                        usage_type=common_pb2.UsageType.Value(f"USAGE_TYPE_{k.upper()}"),
+                        usage_type=f"USAGE_TYPE_{k.upper()}",
                         max=v,
                     )
                     for k, v in limits.items()
@@ -137,9 +138,14 @@ async def test_record_usage_round_trip_and_duplicate(client: Client) -> None:
         (usage_event("0.0000001"), "decimal places"),
         (usage_event("1000000000001"), "at most"),
         (usage_event("1", organization_id="not-a-uuid"), "organization_id"),
-        (usage_event("1", usage_type=0), "usage_type"),
-        (usage_event("1", usage_type=999), "usage_type"),
-        (usage_pb2.UsageEvent(organization_id=ORG, usage_type=1, quantity="1"), "idempotency_key"),
+        (usage_event("1", usage_type=cast(common_pb2.UsageType, 0)), "usage_type"),
+        (usage_event("1", usage_type=cast(common_pb2.UsageType, 999)), "usage_type"),
+        (
+            usage_pb2.UsageEvent(
+                organization_id=ORG, usage_type=common_pb2.USAGE_TYPE_API_CALL, quantity="1"
+            ),
+            "idempotency_key",
+        ),
     ],
 )
 async def test_bad_events_are_invalid_argument(
@@ -291,7 +297,7 @@ async def test_usage_queries(client: Client) -> None:
     )
     by_type = {item.usage_type: item.quantity for item in summary.items}
     assert len(by_type) == 9
-    assert by_type[common_pb2.USAGE_TYPE_STORAGE] == "15.000000"
+    assert by_type[common_pb2.USAGE_TYPE_STORAGE] == "15"
     listed = await client.stub.ListUsageRecords(
         pb.ListUsageRecordsRequest(organization_id=ORG, page_size=1), metadata=client.auth()
     )

@@ -64,9 +64,14 @@ def parse_organization_id(value: str, field_name: str = "organization_id") -> st
 @functools.lru_cache(maxsize=4096)  # most quantities repeat ("1")
 def parse_quantity(value: str, field_name: str = "quantity") -> Decimal:
     """A quantity: decimal ≥ 0 with at most 6 decimal places and at most 1e12."""
-    return parse_decimal(
-        value, field_name, max_places=QUANTITY_PLACES, max_value=MAX_QUANTITY
-    ).normalize() + Decimal(0)  # + 0 turns -0 and 1E+2 into plain forms
+    return canonical_quantity(
+        parse_decimal(value, field_name, max_places=QUANTITY_PLACES, max_value=MAX_QUANTITY)
+    )
+
+
+def canonical_quantity(quantity: Decimal) -> Decimal:
+    """Without trailing zeros or exponent: 2.000000 (as NUMERIC returns it) becomes 2."""
+    return quantity.normalize() + Decimal(0)  # + 0 turns 1E+2 back into 100
 
 
 def validate_metadata(metadata: Mapping[str, str]) -> dict[str, str]:

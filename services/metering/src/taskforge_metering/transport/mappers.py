@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from google.protobuf.duration_pb2 import Duration
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from taskforge.common.v1 import common_pb2
@@ -18,22 +19,28 @@ from taskforge_metering.application.ports import Reservation
 from taskforge_metering.domain.entitlements import Entitlements, EntitlementStatus
 from taskforge_metering.domain.limits import LimitStatus
 from taskforge_metering.domain.meters import UsageType
-from taskforge_metering.domain.usage import UsageRecord, parse_organization_id
+from taskforge_metering.domain.usage import (
+    UsageRecord,
+    canonical_quantity,
+    parse_organization_id,
+)
 
-_USAGE_TYPE_PREFIX = "USAGE_TYPE_"
+# Domain members are named like the proto values without their prefix (JOB_EXECUTION).
 USAGE_TYPES: dict[int, UsageType] = {
-    number: UsageType(name.removeprefix(_USAGE_TYPE_PREFIX).lower())
+    number: UsageType[name.removeprefix("USAGE_TYPE_")]
     for name, number in common_pb2.UsageType.items()
     if number != common_pb2.USAGE_TYPE_UNSPECIFIED
 }
-USAGE_TYPE_NUMBERS = {usage_type: number for number, usage_type in USAGE_TYPES.items()}
-
-_STATUSES = {
-    usage_pb2.ENTITLEMENT_STATUS_ACTIVE: EntitlementStatus.ACTIVE,
-    usage_pb2.ENTITLEMENT_STATUS_PAST_DUE: EntitlementStatus.PAST_DUE,
-    usage_pb2.ENTITLEMENT_STATUS_NONE: EntitlementStatus.NONE,
+_STATUSES: dict[int, EntitlementStatus] = {
+    number: EntitlementStatus[name.removeprefix("ENTITLEMENT_STATUS_")]
+    for name, number in usage_pb2.EntitlementStatus.items()
+    if number != usage_pb2.ENTITLEMENT_STATUS_UNSPECIFIED
 }
-_STATUS_NUMBERS = {status: number for number, status in _STATUSES.items()}
+
+
+def usage_type_name(usage_type: UsageType) -> str:
+    """The proto enum value name; protobuf constructors take enum names."""
+    return f"USAGE_TYPE_{usage_type.name}"
 
 
 def usage_type_or_none(number: int, field: str = "usage_type") -> UsageType | None:
@@ -46,8 +53,8 @@ def usage_type_or_none(number: int, field: str = "usage_type") -> UsageType | No
         raise InvalidArgument(f"{field} {number} is not a known usage type") from None
 
 
-def timestamp_or_none(message: object, field: str) -> datetime | None:
-    if not message.HasField(field):  # type: ignore[attr-defined]
+def timestamp_or_none(message: Message, field: str) -> datetime | None:
+    if not message.HasField(field):
         return None
     value: Timestamp = getattr(message, field)
     try:
@@ -56,8 +63,8 @@ def timestamp_or_none(message: object, field: str) -> datetime | None:
         raise InvalidArgument(f"{field} is not a valid timestamp") from None
 
 
-def duration_or_none(message: object, field: str) -> timedelta | None:
-    if not message.HasField(field):  # type: ignore[attr-defined]
+def duration_or_none(message: Message, field: str) -> timedelta | None:
+    if not message.HasField(field):
         return None
     value: Duration = getattr(message, field)
     return value.ToTimedelta()
@@ -69,6 +76,10 @@ def to_timestamp(instant: datetime | None) -> Timestamp | None:
     stamp = Timestamp()
     stamp.FromDatetime(instant)
     return stamp
+
+
+def quantity_text(quantity: Decimal) -> str:
+    return format_decimal(canonical_quantity(quantity))
 
 
 def usage_event_input(event: usage_pb2.UsageEvent) -> UsageEventInput:
@@ -88,8 +99,8 @@ def usage_record(record: UsageRecord) -> usage_pb2.UsageRecord:
     return usage_pb2.UsageRecord(
         id=record.id,
         organization_id=record.organization_id,
-        usage_type=USAGE_TYPE_NUMBERS[record.usage_type],  # type: ignore[arg-type]
-        quantity=format_decimal(record.quantity),
+        usage_type=usage_type_name(record.usage_type),
+        quantity=quantity_text(record.quantity),
         timestamp=to_timestamp(record.timestamp),
         idempotency_key=record.idempotency_key,
         metadata=dict(record.metadata),
@@ -100,12 +111,12 @@ def usage_record(record: UsageRecord) -> usage_pb2.UsageRecord:
 def limit_status(status: LimitStatus) -> usage_pb2.LimitStatus:
     remaining = status.remaining
     return usage_pb2.LimitStatus(
-        usage_type=USAGE_TYPE_NUMBERS[status.usage_type],  # type: ignore[arg-type]
-        limit="" if status.limit is None else format_decimal(status.limit),
-        current=format_decimal(status.current),
-        remaining="" if remaining is None else format_decimal(remaining),
+        usage_type=usage_type_name(status.usage_type),
+        limit="" if status.limit is None else quantity_text(status.limit),
+        current=quantity_text(status.current),
+        remaining="" if remaining is None else quantity_text(remaining),
         exceeded=status.exceeded,
-        reserved=format_decimal(status.reserved),
+        reserved=quantity_text(status.reserved),
     )
 
 
@@ -113,8 +124,8 @@ def reservation(value: Reservation) -> usage_pb2.Reservation:
     return usage_pb2.Reservation(
         id=value.id,
         organization_id=value.organization_id,
-        usage_type=USAGE_TYPE_NUMBERS[value.usage_type],  # type: ignore[arg-type]
-        quantity=format_decimal(value.quantity),
+        usage_type=usage_type_name(value.usage_type),
+        quantity=quantity_text(value.quantity),
         expires_at=to_timestamp(value.expires_at),
     )
 
@@ -152,18 +163,18 @@ def entitlements_from(organization_id: str, message: usage_pb2.Entitlements) -> 
 
 def entitlements_message(value: Entitlements) -> usage_pb2.Entitlements:
     return usage_pb2.Entitlements(
-        status=_STATUS_NUMBERS[value.status],  # type: ignore[arg-type]
-        tier=_enum_number(common_pb2.Tier, value.tier, "TIER_"),  # type: ignore[arg-type]
-        billing_cycle=_enum_number(  # type: ignore[arg-type]
-            common_pb2.BillingCycle, value.billing_cycle, "BILLING_CYCLE_"
-        ),
+        status=f"ENTITLEMENT_STATUS_{value.status.name}",
+        tier=f"TIER_{value.tier.upper()}" if value.tier else None,
+        billing_cycle=f"BILLING_CYCLE_{value.billing_cycle.upper()}"
+        if value.billing_cycle
+        else None,
         period_anchor=to_timestamp(value.period_anchor),
         current_period_start=to_timestamp(value.current_period_start),
         current_period_end=to_timestamp(value.current_period_end),
         limits=[
             common_pb2.Limit(
-                usage_type=USAGE_TYPE_NUMBERS[usage_type],  # type: ignore[arg-type]
-                max=format_decimal(maximum),
+                usage_type=usage_type_name(usage_type),
+                max=quantity_text(maximum),
             )
             for usage_type, maximum in sorted(value.limits.items())
         ],
@@ -172,17 +183,10 @@ def entitlements_message(value: Entitlements) -> usage_pb2.Entitlements:
     )
 
 
-def _enum_text(enum: object, number: int, prefix: str) -> str:
+def _enum_text(enum: EnumTypeWrapper, number: int, prefix: str) -> str:
     """ "pro" for TIER_PRO; "" for UNSPECIFIED."""
-    values: Mapping[str, int] = dict(enum.items())  # type: ignore[attr-defined]
-    names = {v: k for k, v in values.items()}
-    if number not in names:
-        raise InvalidArgument(f"{number} is not a known {prefix.rstrip('_').lower()}")
-    name = names[number].removeprefix(prefix)
-    return "" if name == "UNSPECIFIED" else name.lower()
-
-
-def _enum_number(enum: object, text: str, prefix: str) -> int:
-    if not text:
-        return 0
-    return int(enum.Value(prefix + text.upper()))  # type: ignore[attr-defined]
+    try:
+        name = enum.Name(number)
+    except ValueError:
+        raise InvalidArgument(f"{number} is not a known {prefix.rstrip('_').lower()}") from None
+    return "" if number == 0 else name.removeprefix(prefix).lower()

@@ -8,7 +8,6 @@ import grpc
 
 from taskforge.metering.v1 import metering_service_pb2 as pb
 from taskforge.metering.v1 import metering_service_pb2_grpc, usage_pb2
-from taskforge_common.decimals import format_decimal
 from taskforge_common.grpc.auth import Scope, current_principal
 from taskforge_common.grpc.errors import map_errors, status_for
 from taskforge_metering.application.caller import Caller
@@ -139,7 +138,7 @@ class MeteringServicer(metering_service_pb2_grpc.MeteringServiceServicer):
         usage = await self._uc.queries.current_usage(request.organization_id, _caller())
 
         def current(usage_type: UsageType) -> str:
-            return format_decimal(usage.snapshot.current(usage_type))
+            return mappers.quantity_text(usage.snapshot.current(usage_type))
 
         return pb.GetCurrentUsageResponse(
             usage=usage_pb2.CurrentUsage(
@@ -167,8 +166,8 @@ class MeteringServicer(metering_service_pb2_grpc.MeteringServiceServicer):
         return pb.GetUsageSummaryResponse(
             items=[
                 usage_pb2.UsageSummaryItem(
-                    usage_type=mappers.USAGE_TYPE_NUMBERS[usage_type],  # type: ignore[arg-type]
-                    quantity=format_decimal(quantity),
+                    usage_type=mappers.usage_type_name(usage_type),
+                    quantity=mappers.quantity_text(quantity),
                 )
                 for usage_type, quantity in summary.items()
             ]
