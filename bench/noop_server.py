@@ -4,11 +4,11 @@ Usage: noop_server.py PORT"""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from typing import Any
 
 import grpc
+import uvloop
 
 from taskforge.metering.v1 import metering_service_pb2 as pb
 from taskforge_common.grpc.server import ServiceRegistration, serve_until_signal, start_server
@@ -54,4 +54,4 @@ async def main(port: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1])))
+    uvloop.run(main(int(sys.argv[1])))  # the same event loop as the services

@@ -1,5 +1,5 @@
-import asyncio
+import uvloop
 
 from taskforge_metering.bootstrap import main
 
-asyncio.run(main())
+uvloop.run(main())

@@ -74,7 +74,7 @@ class UsageIngest:
         self._unit_of_work = unit_of_work
         self._clock = clock
         self._rate_limiter = rate_limiter
-        self._group_commit = GroupCommit(self._write, max_concurrent_writes)
+        self._group_commit = GroupCommit(self._write)
 
     async def record(self, event: UsageEventInput, caller: Caller) -> IngestResult:
         """One event, acknowledged after the transaction holding it commits; errors are raised.
@@ -124,28 +124,28 @@ class UsageIngest:
 
 
 class GroupCommit:
-    """Queues single events and writes whatever is waiting as one batch, with at most
-    `max_concurrent` transactions in flight. A lone call is written at once; under load each
-    transaction carries many calls. Every caller gets its own result, or the transaction's error.
+    """Queues single events and writes whatever is waiting as one batch. A lone call is written
+    at once; under load each transaction carries every call that arrived meanwhile. Every caller
+    gets its own result, or the transaction's error.
+
+    One writer at a time: concurrent transactions would all update the same counter rows (one
+    per organisation and meter) and wait on each other's row locks; measured, four writers
+    gave a third of one writer's throughput.
     """
 
     def __init__(
         self,
         write: Callable[[Sequence[tuple[int, UsageEvent]]], Awaitable[dict[int, IngestResult]]],
-        max_concurrent: int,
     ) -> None:
         self._write = write
-        self._max_concurrent = max_concurrent
         self._waiting: list[tuple[UsageEvent, asyncio.Future[IngestResult]]] = []
-        self._writers: set[asyncio.Task[None]] = set()
+        self._writer: asyncio.Task[None] | None = None
 
     async def submit(self, event: UsageEvent) -> IngestResult:
         future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
         self._waiting.append((event, future))
-        if len(self._writers) < self._max_concurrent:
-            writer = asyncio.create_task(self._drain())
-            self._writers.add(writer)
-            writer.add_done_callback(self._writers.discard)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
         return await future
 
     async def _drain(self) -> None:
