@@ -4,14 +4,18 @@ RPC that API.md names exists."""
 from __future__ import annotations
 
 import filecmp
+import importlib
 import os
 import subprocess
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from scripts.gen_protos import DEFAULT_OUT, PACKAGE, generate
 from taskforge.metering.v1 import metering_service_pb2
+from taskforge.payments.v1 import payment_service_pb2
+from taskforge.subscriptions.v1 import subscription_service_pb2
 
 ROOT = Path(__file__).resolve().parent.parent
 BUF = ROOT / "node_modules" / ".bin" / "buf"
@@ -49,25 +53,69 @@ def test_buf(arguments: list[str]) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_metering_service_has_every_rpc_of_the_contract() -> None:
-    service = metering_service_pb2.DESCRIPTOR.services_by_name["MeteringService"]
-    assert sorted(method.name for method in service.methods) == sorted(
-        [
-            "RecordUsage",
-            "RecordUsageBatch",
-            "CheckLimits",
-            "ReserveUsage",
-            "CommitReservation",
-            "ReleaseReservation",
-            "GetCurrentUsage",
-            "GetUsageSummary",
-            "ListUsageRecords",
-            "UpsertEntitlements",
-        ]
-    )
+# Every RPC API.md names, per service; the contracts may add more, never fewer.
+CONTRACT = {
+    (metering_service_pb2, "MeteringService"): [
+        "RecordUsage",
+        "RecordUsageBatch",
+        "CheckLimits",
+        "ReserveUsage",
+        "CommitReservation",
+        "ReleaseReservation",
+        "GetCurrentUsage",
+        "GetUsageSummary",
+        "ListUsageRecords",
+        "UpsertEntitlements",
+    ],
+    (subscription_service_pb2, "SubscriptionService"): [
+        "ListPlans",
+        "CreateSubscription",
+        "GetSubscription",
+        "ChangeTier",
+        "CancelSubscription",
+        "ListInvoices",
+        "GetInvoice",
+        "GetInvoicePdf",
+        "PreviewInvoice",
+        "GetBillingSummary",
+        "RunBillingCycle",
+        "VoidInvoice",
+        "ApplyPayment",
+        "GetCreditBalance",
+        "ListCreditNotes",
+        "SetTaxRate",
+        "ListEvents",
+    ],
+    (payment_service_pb2, "PaymentService"): [
+        "SetDefaultPaymentMethod",
+        "ProcessPayment",
+        "ChargeInvoice",
+        "RefundPayment",
+        "GetPayment",
+        "ListPayments",
+        "RecordManualPayment",
+        "RunDunning",
+        "HandleGatewayWebhook",
+    ],
+}
+
+
+@pytest.mark.parametrize(("module", "service_name"), list(CONTRACT))
+def test_every_rpc_of_the_contract_exists(module: ModuleType, service_name: str) -> None:
+    service = module.DESCRIPTOR.services_by_name[service_name]
+    names = {method.name for method in service.methods}
+    assert set(CONTRACT[(module, service_name)]) <= names
     for method in service.methods:
         assert method.input_type.name == f"{method.name}Request"
         assert method.output_type.name == f"{method.name}Response"
+
+
+def test_every_generated_module_imports() -> None:
+    modules = sorted((DEFAULT_OUT / PACKAGE).rglob("*_pb2*.py"))
+    assert len(modules) >= 20
+    for path in modules:
+        name = ".".join(path.relative_to(DEFAULT_OUT).with_suffix("").parts)
+        assert importlib.import_module(name) is not None
 
 
 def test_generated_tree_holds_no_hand_written_modules() -> None:
