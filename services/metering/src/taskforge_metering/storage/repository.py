@@ -10,9 +10,11 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    CompoundSelect,
     Insert,
     Table,
     and_,
+    bindparam,
     delete,
     func,
     literal,
@@ -62,11 +64,9 @@ class MeteringRepository:
     ) -> dict[str, Entitlements]:
         if not organization_ids:
             return {}
-        query = select(t.entitlements).where(t.entitlements.c.organization_id.in_(organization_ids))
-        if for_update:
-            query = query.with_for_update()
-        rows = (await self._session.execute(query)).mappings()
-        return {row["organization_id"]: _entitlements(row) for row in rows}
+        query = _ENTITLEMENTS_FOR_UPDATE if for_update else _ENTITLEMENTS
+        result = await self._session.execute(query, {"organizations": list(organization_ids)})
+        return {row["organization_id"]: _entitlements(row) for row in result.mappings()}
 
     async def save_entitlements(self, entitlements: Entitlements, now: datetime) -> None:
         values = {
@@ -288,32 +288,12 @@ class MeteringRepository:
         usage_type: UsageType | None = None,
     ) -> UsageSnapshot:
         """Counters of the window, gauge levels and live reservations, for one type or all."""
-        counters_c = t.usage_counters.c
-        gauges_c = t.usage_gauges.c
-        reservations_c = t.reservations.c
-        counters = select(literal("counter"), counters_c.usage_type, counters_c.quantity).where(
-            counters_c.organization_id == organization_id, counters_c.window_start == window_start
-        )
-        gauges = select(literal("gauge"), gauges_c.usage_type, gauges_c.level).where(
-            gauges_c.organization_id == organization_id
-        )
-        reserved = (
-            select(
-                literal("reserved"), reservations_c.usage_type, decimal_sum(reservations_c.quantity)
-            )
-            .where(
-                reservations_c.organization_id == organization_id,
-                reservations_c.status == "active",
-                reservations_c.expires_at > now,
-            )
-            .group_by(reservations_c.usage_type)
-        )
-        if usage_type is not None:
-            counters = counters.where(counters_c.usage_type == usage_type.value)
-            gauges = gauges.where(gauges_c.usage_type == usage_type.value)
-            reserved = reserved.where(reservations_c.usage_type == usage_type.value)
-        # One round trip: CheckLimits sits on the hot path of every job.
-        rows = await self._session.execute(union_all(counters, gauges, reserved))
+        # One prepared round trip: CheckLimits sits on the hot path of every job.
+        params: dict[str, Any] = {"org": organization_id, "window_start": window_start, "now": now}
+        if usage_type is None:
+            rows = await self._session.execute(_SNAPSHOT_ALL, params)
+        else:
+            rows = await self._session.execute(_SNAPSHOT_ONE, {**params, "type": usage_type.value})
         parts: dict[str, dict[UsageType, Decimal]] = {"counter": {}, "gauge": {}, "reserved": {}}
         for kind, usage_type_value, quantity in rows:
             if quantity is not None:
@@ -409,6 +389,42 @@ class MeteringRepository:
             for row in rows
         ]
 
+
+# Statements of the hot paths are built once; building and cache-keying a select per call
+# cost more than running it (measured ~0.3 ms per CheckLimits).
+_ENTITLEMENTS = select(t.entitlements).where(
+    t.entitlements.c.organization_id.in_(bindparam("organizations", expanding=True))
+)
+_ENTITLEMENTS_FOR_UPDATE = _ENTITLEMENTS.with_for_update()
+
+
+def _snapshot_query(one_type: bool) -> CompoundSelect[Any]:
+    counters_c, gauges_c, reservations_c = t.usage_counters.c, t.usage_gauges.c, t.reservations.c
+    counters = select(literal("counter"), counters_c.usage_type, counters_c.quantity).where(
+        counters_c.organization_id == bindparam("org"),
+        counters_c.window_start == bindparam("window_start"),
+    )
+    gauges = select(literal("gauge"), gauges_c.usage_type, gauges_c.level).where(
+        gauges_c.organization_id == bindparam("org")
+    )
+    reserved = (
+        select(literal("reserved"), reservations_c.usage_type, decimal_sum(reservations_c.quantity))
+        .where(
+            reservations_c.organization_id == bindparam("org"),
+            reservations_c.status == "active",
+            reservations_c.expires_at > bindparam("now"),
+        )
+        .group_by(reservations_c.usage_type)
+    )
+    if one_type:
+        counters = counters.where(counters_c.usage_type == bindparam("type"))
+        gauges = gauges.where(gauges_c.usage_type == bindparam("type"))
+        reserved = reserved.where(reservations_c.usage_type == bindparam("type"))
+    return union_all(counters, gauges, reserved)
+
+
+_SNAPSHOT_ALL = _snapshot_query(one_type=False)
+_SNAPSHOT_ONE = _snapshot_query(one_type=True)
 
 _PG_INSERT_RECORDS = text(
     """
