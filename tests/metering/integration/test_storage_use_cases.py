@@ -309,3 +309,22 @@ async def test_a_failed_transaction_fails_every_call_in_it(
     assert all(isinstance(r, ConnectionError) for r in results)
     monkeypatch.undo()
     assert await count_rows(metering.database, tables.usage_records) == 0
+
+
+async def test_in_batch_repeats_of_a_stored_key_are_judged_against_the_stored_record(
+    metering: Metering,
+) -> None:
+    # Found by the idempotency property test: the conflicting first occurrence must not make
+    # a later, matching repeat of the stored payload a conflict too.
+    o = org()
+    await metering.ingest.record(event(o, UsageType.JOB_EXECUTION, "1", "k"), OPERATOR)
+    results = await metering.ingest.record_batch(
+        [
+            event(o, UsageType.JOB_EXECUTION, "2", "k"),
+            event(o, UsageType.JOB_EXECUTION, "1", "k"),
+        ],
+        OPERATOR,
+    )
+    assert isinstance(results[0].error, AlreadyExists)
+    assert results[1].error is None
+    assert results[1].duplicate

@@ -230,12 +230,16 @@ async def write_usage(
         else:
             results[index] = _replay(event, existing[key])
     for index, event in repeats:
-        first_index, first = first_by_key[(event.organization_id, event.idempotency_key)]
-        first_result = results[first_index]
-        if first_result.record is None or event.fingerprint != first.fingerprint:
-            results[index] = IngestResult(error=first_result.error or _conflict(event))
+        key = (event.organization_id, event.idempotency_key)
+        if key in existing:  # stored before this batch: that record decides
+            results[index] = _replay(event, existing[key])
+            continue
+        first_index, first = first_by_key[key]
+        first_record = results[first_index].record
+        if first_record is None or event.fingerprint != first.fingerprint:
+            results[index] = IngestResult(error=_conflict(event))
         else:
-            results[index] = IngestResult(record=first_result.record, duplicate=True)
+            results[index] = IngestResult(record=first_record, duplicate=True)
 
     await _account(store, new_events, entitlements, now)
     return results

@@ -1,0 +1,282 @@
+"""The use cases driven with the in-memory fakes and a manual clock (no I/O), and the property
+tests for idempotency and the reservation invariant."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from taskforge_common.clock import ManualClock
+from taskforge_common.errors import (
+    AlreadyExists,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+    ResourceExhausted,
+)
+from taskforge_metering.application.caller import Caller
+from taskforge_metering.application.ingest import UsageEventInput
+from taskforge_metering.application.use_cases import UseCases
+from taskforge_metering.domain.entitlements import Entitlements, EntitlementStatus
+from taskforge_metering.domain.meters import UsageType
+from tests.fakes.metering_store import InMemoryDatabase
+
+ORG = "0b6f5d3e-3c55-4a4e-9a8e-7d0e0f7f1a01"
+OTHER = "6e1c2a9b-7f3d-4f0e-8b1a-2c3d4e5f6a7b"
+ANCHOR = datetime(2026, 3, 1, tzinfo=UTC)
+OPERATOR = Caller("operator")
+
+
+def build(rate: int = 1_000_000) -> tuple[UseCases, InMemoryDatabase, ManualClock]:
+    database = InMemoryDatabase()
+    clock = ManualClock(datetime(2026, 3, 10, 12, tzinfo=UTC))
+    return UseCases.build(database, clock, rate), database, clock
+
+
+def event(quantity: str = "1", key: str | None = None, **fields: object) -> UsageEventInput:
+    values: dict[str, object] = {
+        "organization_id": ORG,
+        "usage_type": UsageType.JOB_EXECUTION,
+        "quantity": quantity,
+        "timestamp": None,
+        "idempotency_key": key or str(uuid.uuid4()),
+    }
+    values.update(fields)
+    return UsageEventInput(**values)  # type: ignore[arg-type]
+
+
+async def grant(uc: UseCases, version: int = 1, **limits: str) -> None:
+    await uc.entitlements.upsert(
+        Entitlements(
+            organization_id=ORG,
+            status=EntitlementStatus.ACTIVE,
+            version=version,
+            period_anchor=ANCHOR,
+            limits={UsageType(k): Decimal(v) for k, v in limits.items()},
+        )
+    )
+
+
+async def test_a_failed_batch_validation_writes_nothing_and_commits_nothing() -> None:
+    uc, database, _ = build()
+    results = await uc.ingest.record_batch([event("-1"), event("x")], OPERATOR)
+    assert all(isinstance(r.error, InvalidArgument) for r in results)
+    assert database.commits == 0
+    assert database.state.records == {}
+
+
+async def test_batch_limits_and_unknown_usage_type() -> None:
+    uc, _, _ = build()
+    with pytest.raises(InvalidArgument, match="at most 1000"):
+        await uc.ingest.record_batch([event() for _ in range(1001)], OPERATOR)
+    with pytest.raises(InvalidArgument, match="at least one"):
+        await uc.ingest.record_batch([], OPERATOR)
+    (result,) = await uc.ingest.record_batch([event(usage_type=None)], OPERATOR)
+    assert isinstance(result.error, InvalidArgument)
+
+
+async def test_a_bound_caller_fails_per_event_for_other_organizations() -> None:
+    uc, _, _ = build()
+    bound = Caller("tenant", ORG)
+    results = await uc.ingest.record_batch([event(organization_id=OTHER), event()], bound)
+    assert isinstance(results[0].error, PermissionDenied)
+    assert results[1].error is None
+    with pytest.raises(PermissionDenied):
+        await uc.limits.check(OTHER, None, "", bound)
+
+
+async def test_rate_limit_counts_a_batch_once_per_organization() -> None:
+    uc, _, clock = build(rate=2)
+    await uc.ingest.record_batch([event() for _ in range(500)], OPERATOR)
+    await uc.ingest.record(event(), OPERATOR)
+    with pytest.raises(ResourceExhausted, match="retry with backoff"):
+        await uc.ingest.record(event(), OPERATOR)
+    clock.advance(timedelta(seconds=1))
+    await uc.ingest.record(event(), OPERATOR)
+
+
+async def test_thresholds_fire_once_per_window_and_again_next_window() -> None:
+    uc, database, clock = build()
+    await grant(uc, job_execution="10")
+    for _ in range(12):
+        await uc.ingest.record(event(), OPERATOR)
+    clock.set(datetime(2026, 4, 2, tzinfo=UTC))  # the next monthly window
+    await uc.ingest.record(event("9"), OPERATOR)
+    events = sorted(
+        (e.payload["window_start"], e.payload["threshold_percent"])
+        for e in database.state.outbox.values()
+    )
+    assert events == [
+        ("2026-03-01T00:00:00+00:00", 80),
+        ("2026-03-01T00:00:00+00:00", 100),
+        ("2026-04-01T00:00:00+00:00", 80),
+    ]
+
+
+async def test_gauges_keep_the_latest_report_by_event_time() -> None:
+    uc, _, clock = build()
+    now = clock.now()
+    await uc.ingest.record(event("5", usage_type=UsageType.ACTIVE_WORKERS, timestamp=now), OPERATOR)
+    await uc.ingest.record(
+        event("9", usage_type=UsageType.ACTIVE_WORKERS, timestamp=now - timedelta(minutes=1)),
+        OPERATOR,
+    )
+    usage = await uc.queries.current_usage(ORG, OPERATOR)
+    assert usage.snapshot.gauges[UsageType.ACTIVE_WORKERS] == Decimal(5)
+
+
+async def test_reservation_rules() -> None:
+    uc, _, clock = build()
+    await grant(uc, queues="3")
+    first = await uc.reservations.reserve(ORG, UsageType.QUEUES, "2", "a", None, OPERATOR)
+    assert first.reservation is not None
+    with pytest.raises(AlreadyExists):
+        await uc.reservations.reserve(ORG, UsageType.QUEUES, "1", "a", None, OPERATOR)
+    with pytest.raises(InvalidArgument, match="greater than zero"):
+        await uc.reservations.reserve(ORG, UsageType.QUEUES, "0", "b", None, OPERATOR)
+    with pytest.raises(InvalidArgument, match="ttl"):
+        await uc.reservations.reserve(ORG, UsageType.QUEUES, "1", "b", timedelta(days=2), OPERATOR)
+    with pytest.raises(NotFound):
+        await uc.reservations.release(first.reservation.id, Caller("tenant", OTHER))
+    await uc.reservations.release(first.reservation.id, OPERATOR)
+    await uc.reservations.release(first.reservation.id, OPERATOR)  # twice is fine
+    with pytest.raises(PreconditionFailed, match="released"):
+        await uc.reservations.commit(first.reservation.id, "", None, {}, OPERATOR)
+    late = await uc.reservations.reserve(
+        ORG, UsageType.QUEUES, "1", "c", timedelta(seconds=5), OPERATOR
+    )
+    assert late.reservation is not None
+    clock.advance(timedelta(seconds=6))
+    with pytest.raises(PreconditionFailed, match="expired"):
+        await uc.reservations.commit(late.reservation.id, "", None, {}, OPERATOR)
+
+
+async def test_older_entitlements_are_ignored_and_past_due_denies() -> None:
+    uc, _, _ = build()
+    await grant(uc, version=3, job_execution="10")
+    stale = await uc.entitlements.upsert(
+        Entitlements(organization_id=ORG, status=EntitlementStatus.PAST_DUE, version=2)
+    )
+    assert stale.status is EntitlementStatus.ACTIVE
+    await uc.entitlements.upsert(
+        Entitlements(organization_id=ORG, status=EntitlementStatus.PAST_DUE, version=4)
+    )
+    decision = await uc.limits.check(ORG, UsageType.JOB_EXECUTION, "1", OPERATOR)
+    assert (decision.allowed, decision.reason) == (False, "payment overdue")
+
+
+async def test_list_records_pages_with_the_true_total_and_rejects_bad_tokens() -> None:
+    uc, _, clock = build()
+    base = clock.now() - timedelta(hours=1)
+    await uc.ingest.record_batch(
+        [event(timestamp=base + timedelta(seconds=n)) for n in range(7)], OPERATOR
+    )
+    page = await uc.queries.list_records(ORG, None, None, None, 5, "", OPERATOR)
+    following = await uc.queries.list_records(
+        ORG, None, None, None, 5, page.next_page_token, OPERATOR
+    )
+    assert (len(page.records), len(following.records)) == (5, 2)
+    assert page.total_count == following.total_count == 7
+    assert following.next_page_token == ""
+    with pytest.raises(InvalidArgument, match="page_token"):
+        await uc.queries.list_records(ORG, None, None, None, 5, "bm90LWEtdG9rZW4", OPERATOR)
+    with pytest.raises(InvalidArgument, match="page_size"):
+        await uc.queries.list_records(ORG, None, None, None, 1001, "", OPERATOR)
+
+
+# -- properties -------------------------------------------------------------------------------
+
+KEYS = [f"k{n}" for n in range(6)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sends=st.lists(
+        st.tuples(st.sampled_from(KEYS), st.sampled_from(["1", "2", "2.5"])),
+        min_size=1,
+        max_size=30,
+    ),
+    batch_size=st.integers(min_value=1, max_value=7),
+)
+def test_every_key_counts_once_with_its_first_payload(
+    sends: list[tuple[str, str]], batch_size: int
+) -> None:
+    async def scenario() -> None:
+        uc, _, _ = build()
+        first: dict[str, str] = {}
+        for start in range(0, len(sends), batch_size):
+            chunk = sends[start : start + batch_size]
+            results = await uc.ingest.record_batch([event(q, k) for k, q in chunk], OPERATOR)
+            for (key, quantity), result in zip(chunk, results, strict=True):
+                original = first.setdefault(key, quantity)
+                if Decimal(quantity) == Decimal(original):
+                    assert result.error is None
+                else:
+                    assert isinstance(result.error, AlreadyExists)
+        usage = await uc.queries.current_usage(ORG, OPERATOR)
+        expected = sum((Decimal(q) for q in first.values()), Decimal(0))
+        assert usage.snapshot.counters.get(UsageType.JOB_EXECUTION, Decimal(0)) == expected
+
+    asyncio.run(scenario())
+
+
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("reserve"), st.integers(min_value=1, max_value=4)),
+        st.tuples(st.just("commit"), st.integers(min_value=0, max_value=4)),
+        st.tuples(st.just("release"), st.integers(min_value=0, max_value=4)),
+        st.tuples(st.just("wait"), st.integers(min_value=1, max_value=90)),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=operations)
+def test_usage_plus_live_reservations_never_exceed_the_limit(
+    steps: list[tuple[str, int]],
+) -> None:
+    limit = Decimal(10)
+
+    async def scenario() -> None:
+        uc, _, clock = build()
+        await grant(uc, job_execution=str(limit))
+        held: list[tuple[str, Decimal]] = []
+        for n, (action, value) in enumerate(steps):
+            if action == "reserve":
+                outcome = await uc.reservations.reserve(
+                    ORG,
+                    UsageType.JOB_EXECUTION,
+                    str(value),
+                    f"r{n}",
+                    timedelta(minutes=1),
+                    OPERATOR,
+                )
+                if outcome.reservation is not None:
+                    held.append((outcome.reservation.id, Decimal(value)))
+            elif action in ("commit", "release") and held:
+                reservation_id, quantity = held.pop(value % len(held))
+                try:
+                    if action == "commit":
+                        actual = min(quantity, Decimal(value) or quantity)
+                        await uc.reservations.commit(
+                            reservation_id, str(actual), None, {}, OPERATOR
+                        )
+                    else:
+                        await uc.reservations.release(reservation_id, OPERATOR)
+                except PreconditionFailed:
+                    pass  # expired meanwhile: it no longer counts
+            elif action == "wait":
+                clock.advance(timedelta(seconds=value))
+            decision = await uc.limits.check(ORG, UsageType.JOB_EXECUTION, "0", OPERATOR)
+            status = decision.statuses[0]
+            assert status.current + status.reserved <= limit
+
+    asyncio.run(scenario())
