@@ -9,7 +9,7 @@ SERVICES := metering
 PACKAGES := libs/common $(addprefix services/,$(SERVICES))
 STAMP := $(VENV)/.installed
 
-.PHONY: setup protos migrate run lint test test-sqlite bench clean
+.PHONY: setup protos migrate run lint test bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt package.json $(addsuffix /pyproject.toml,$(PACKAGES))
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,7 +44,7 @@ test: lint
 	$(BIN)/python -m pytest
 
 bench: setup
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python -m bench.run_all
 
 clean:
 	rm -rf $(VENV) node_modules var .mypy_cache .ruff_cache .pytest_cache
