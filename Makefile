@@ -35,6 +35,7 @@ run: setup
 lint: setup
 	node_modules/.bin/buf lint
 	node_modules/.bin/buf format --exit-code > /dev/null
+	node_modules/.bin/buf breaking --against '.git#branch=main'
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy libs/common/src $(addsuffix /src,$(addprefix services/,$(SERVICES))) tests bench scripts

@@ -159,12 +159,14 @@ class InMemoryMeteringStore:
         for usage_type, total in totals.items():
             self.state.counters[CounterKey(organization_id, usage_type, window)] = total
 
+    async def limit_view(
+        self, organization_id: str, now: datetime, usage_type: UsageType | None = None
+    ) -> tuple[Entitlements | None, UsageSnapshot]:
+        granted = self.state.entitlements.get(organization_id)
+        return granted, await self.snapshot(organization_id, now, usage_type)
+
     async def snapshot(
-        self,
-        organization_id: str,
-        window_start: datetime,
-        now: datetime,
-        usage_type: UsageType | None = None,
+        self, organization_id: str, now: datetime, usage_type: UsageType | None = None
     ) -> UsageSnapshot:
         def wanted(org: str, kind: UsageType) -> bool:
             return org == organization_id and (usage_type is None or kind == usage_type)
@@ -181,7 +183,7 @@ class InMemoryMeteringStore:
             counters={
                 k.usage_type: v
                 for k, v in self.state.counters.items()
-                if wanted(k.organization_id, k.usage_type) and k.window.start == window_start
+                if wanted(k.organization_id, k.usage_type) and k.window.contains(now)
             },
             gauges={k[1]: v.level for k, v in self.state.gauges.items() if wanted(*k)},
             reserved=reserved,

@@ -7,7 +7,7 @@ from decimal import Decimal
 from taskforge_common.clock import Clock
 from taskforge_metering.application.caller import Caller
 from taskforge_metering.application.ports import UnitOfWorkFactory, UsageSnapshot
-from taskforge_metering.domain.entitlements import Entitlements, usage_window
+from taskforge_metering.domain.entitlements import Entitlements
 from taskforge_metering.domain.limits import LimitDecision, LimitStatus, check_all, check_one
 from taskforge_metering.domain.meters import UsageType
 from taskforge_metering.domain.usage import parse_organization_id, parse_quantity
@@ -31,9 +31,7 @@ class LimitChecks:
         caller.ensure_access(org)
         now = self._clock.now()
         async with self._unit_of_work(read_only=True) as uow:
-            granted = (await uow.store.get_entitlements([org])).get(org)
-            window = usage_window(granted, now)
-            snapshot = await uow.store.snapshot(org, window.start, now, usage_type)
+            granted, snapshot = await uow.store.limit_view(org, now, usage_type)
         if usage_type is not None:
             return check_one(granted, status_of(granted, snapshot, usage_type), requested)
         limited = granted.limits if granted else {}

@@ -135,12 +135,17 @@ class MeteringStore(Protocol):
     ) -> None: ...
 
     async def snapshot(
-        self,
-        organization_id: str,
-        window_start: datetime,
-        now: datetime,
-        usage_type: UsageType | None = None,
-    ) -> UsageSnapshot: ...
+        self, organization_id: str, now: datetime, usage_type: UsageType | None = None
+    ) -> UsageSnapshot:
+        """Counters of the monthly window containing `now`, gauge levels, live reservations."""
+        ...
+
+    async def limit_view(
+        self, organization_id: str, now: datetime, usage_type: UsageType | None = None
+    ) -> tuple[Entitlements | None, UsageSnapshot]:
+        """Entitlements and snapshot together: what a limit check reads (one round trip where
+        the database allows)."""
+        ...
 
     async def lock_limit(self, organization_id: str, usage_type: UsageType) -> None: ...
 

@@ -47,9 +47,8 @@ class UsageQueries:
         caller.ensure_access(org)
         now = self._clock.now()
         async with self._unit_of_work(read_only=True) as uow:
-            granted = (await uow.store.get_entitlements([org])).get(org)
-            window = usage_window(granted, now)
-            snapshot = await uow.store.snapshot(org, window.start, now)
+            granted, snapshot = await uow.store.limit_view(org, now)
+        window = usage_window(granted, now)
         return CurrentUsage(snapshot, window.start, window.end)
 
     async def summary(

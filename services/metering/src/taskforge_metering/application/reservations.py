@@ -76,7 +76,7 @@ class Reservations:
             await store.lock_limit(org, usage_type)
             granted = (await store.get_entitlements([org])).get(org)
             window = usage_window(granted, now)
-            snapshot = await store.snapshot(org, window.start, now, usage_type)
+            snapshot = await store.snapshot(org, now, usage_type)
             status = status_of(granted, snapshot, usage_type)
             earlier = await store.get_reservation_by_key(org, key)
             if earlier is not None:

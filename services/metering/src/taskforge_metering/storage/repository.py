@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -281,26 +281,38 @@ class MeteringRepository:
             )
 
     async def snapshot(
-        self,
-        organization_id: str,
-        window_start: datetime,
-        now: datetime,
-        usage_type: UsageType | None = None,
+        self, organization_id: str, now: datetime, usage_type: UsageType | None = None
     ) -> UsageSnapshot:
-        """Counters of the window, gauge levels and live reservations, for one type or all."""
-        # One prepared round trip: CheckLimits sits on the hot path of every job.
-        params: dict[str, Any] = {"org": organization_id, "window_start": window_start, "now": now}
+        """Counters of the monthly window containing `now`, gauge levels, live reservations."""
+        params: dict[str, Any] = {"org": organization_id, "now": now}
         if usage_type is None:
             rows = await self._session.execute(_SNAPSHOT_ALL, params)
         else:
             rows = await self._session.execute(_SNAPSHOT_ONE, {**params, "type": usage_type.value})
-        parts: dict[str, dict[UsageType, Decimal]] = {"counter": {}, "gauge": {}, "reserved": {}}
-        for kind, usage_type_value, quantity in rows:
-            if quantity is not None:
-                parts[kind][UsageType(usage_type_value)] = quantity
-        return UsageSnapshot(
-            counters=parts["counter"], gauges=parts["gauge"], reserved=parts["reserved"]
-        )
+        return _snapshot(rows)
+
+    async def limit_view(
+        self, organization_id: str, now: datetime, usage_type: UsageType | None = None
+    ) -> tuple[Entitlements | None, UsageSnapshot]:
+        """Entitlements and snapshot. On PostgreSQL one prepared statement straight on asyncpg:
+        CheckLimits sits on the hot path of every job, and SQLAlchemy's per-statement work cost
+        more than the query."""
+        if self._dialect != "postgresql":
+            granted = (await self.get_entitlements([organization_id])).get(organization_id)
+            return granted, await self.snapshot(organization_id, now, usage_type)
+        connection = await self._session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
+        type_value = usage_type.value if usage_type else None
+        rows = await driver.fetch(_PG_LIMIT_VIEW, organization_id, now, type_value)
+        granted = None
+        snapshot_rows = []
+        for kind, usage_type_value, quantity, entitlements_json in rows:
+            if kind == "entitlements":
+                granted = _entitlements(_decode_entitlements(entitlements_json))
+            else:
+                snapshot_rows.append((kind, usage_type_value, quantity))
+        return granted, _snapshot(snapshot_rows)
 
     async def lock_limit(self, organization_id: str, usage_type: UsageType) -> None:
         """Serialise reservations of one organisation's usage type until the transaction ends.
@@ -402,7 +414,8 @@ def _snapshot_query(one_type: bool) -> CompoundSelect[Any]:
     counters_c, gauges_c, reservations_c = t.usage_counters.c, t.usage_gauges.c, t.reservations.c
     counters = select(literal("counter"), counters_c.usage_type, counters_c.quantity).where(
         counters_c.organization_id == bindparam("org"),
-        counters_c.window_start == bindparam("window_start"),
+        counters_c.window_start <= bindparam("now"),
+        counters_c.window_end > bindparam("now"),
     )
     gauges = select(literal("gauge"), gauges_c.usage_type, gauges_c.level).where(
         gauges_c.organization_id == bindparam("org")
@@ -425,6 +438,24 @@ def _snapshot_query(one_type: bool) -> CompoundSelect[Any]:
 
 _SNAPSHOT_ALL = _snapshot_query(one_type=False)
 _SNAPSHOT_ONE = _snapshot_query(one_type=True)
+
+# The same rows as _SNAPSHOT_* plus the entitlements row (as JSON), in one round trip.
+_PG_LIMIT_VIEW = """
+    SELECT 'entitlements', NULL, NULL::numeric, row_to_json(e)::text
+      FROM entitlements AS e WHERE e.organization_id = $1
+    UNION ALL
+    SELECT 'counter', usage_type, quantity, NULL FROM usage_counters
+     WHERE organization_id = $1 AND window_start <= $2 AND window_end > $2
+       AND ($3::varchar IS NULL OR usage_type = $3)
+    UNION ALL
+    SELECT 'gauge', usage_type, level, NULL FROM usage_gauges
+     WHERE organization_id = $1 AND ($3::varchar IS NULL OR usage_type = $3)
+    UNION ALL
+    SELECT 'reserved', usage_type, sum(quantity), NULL FROM usage_reservations
+     WHERE organization_id = $1 AND status = 'active' AND expires_at > $2
+       AND ($3::varchar IS NULL OR usage_type = $3)
+     GROUP BY usage_type
+"""
 
 _PG_INSERT_RECORDS = text(
     """
@@ -465,6 +496,31 @@ def _record_arrays(records: Sequence[StoredRecord]) -> dict[str, list[Any]]:
 
 def _counter_sort_key(key: CounterKey) -> tuple[str, str, datetime]:
     return (key.organization_id, key.usage_type.value, key.window.start)
+
+
+def _snapshot(rows: Iterable[Any]) -> UsageSnapshot:
+    parts: dict[str, dict[UsageType, Decimal]] = {"counter": {}, "gauge": {}, "reserved": {}}
+    for kind, usage_type_value, quantity in rows:
+        if quantity is not None:
+            parts[kind][UsageType(usage_type_value)] = quantity
+    return UsageSnapshot(
+        counters=parts["counter"], gauges=parts["gauge"], reserved=parts["reserved"]
+    )
+
+
+def _decode_entitlements(document: str) -> dict[str, Any]:
+    """An entitlements row from row_to_json: instants arrive as ISO text."""
+    row: dict[str, Any] = json.loads(document)
+    for column in (
+        "period_anchor",
+        "current_period_start",
+        "current_period_end",
+        "usage_closed_before",
+        "updated_at",
+    ):
+        if row[column] is not None:
+            row[column] = datetime.fromisoformat(row[column]).astimezone(UTC)
+    return row
 
 
 def _record_filters(
