@@ -10,7 +10,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -45,37 +45,36 @@ def _async_url(dsn: str, database: str) -> str:
 
 
 @asynccontextmanager
-async def migrated_database(service: str, dialect: str, tmp_dir: Path) -> AsyncIterator[Database]:
-    """A new, migrated database of `service` on `dialect`; dropped afterwards."""
-    if dialect == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_dir / f'{service}.db'}"
-        await asyncio.to_thread(migrate.upgrade, service, url)
-        database = Database(url)
-        try:
-            yield database
-        finally:
-            await database.dispose()
-        return
-    name = f"tf_test_{service}_{uuid.uuid4().hex[:10]}"
+async def fresh_postgres_database(prefix: str) -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database (its SQLAlchemy URL), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = await _admin_connection()
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    url = _async_url(ADMIN_DSN, name)
     try:
-        await asyncio.to_thread(migrate.upgrade, service, url)
-        database = Database(url)
-        try:
-            yield database
-        finally:
-            await database.dispose()
+        yield _async_url(ADMIN_DSN, name)
     finally:
         admin = await _admin_connection()
         try:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+@asynccontextmanager
+async def migrated_database(service: str, dialect: str, tmp_dir: Path) -> AsyncIterator[Database]:
+    """A new database of `service` on `dialect`, built by its migrations; dropped afterwards."""
+    async with AsyncExitStack() as stack:
+        if dialect == "sqlite":
+            url = f"sqlite+aiosqlite:///{tmp_dir / f'{service}.db'}"
+        else:
+            url = await stack.enter_async_context(fresh_postgres_database(f"tf_test_{service}"))
+        await asyncio.to_thread(migrate.upgrade, service, url)
+        database = Database(url)
+        stack.push_async_callback(database.dispose)
+        yield database
 
 
 async def empty_tables(database: Database, metadata: MetaData) -> None:

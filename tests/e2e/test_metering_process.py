@@ -22,7 +22,7 @@ from taskforge.common.v1 import common_pb2
 from taskforge.metering.v1 import metering_service_pb2 as pb
 from taskforge.metering.v1 import metering_service_pb2_grpc, usage_pb2
 from taskforge_common.grpc.auth import Scope, issue_token
-from tests.databases import ADMIN_DSN, _admin_connection, _async_url
+from tests.databases import fresh_postgres_database
 
 SECRET = "e2e-secret-that-is-long-enough-for-hs256"
 pytestmark = pytest.mark.e2e
@@ -39,16 +39,8 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'metering.db'}"
         return
-    name = f"tf_e2e_{uuid.uuid4().hex[:10]}"
-    admin = await _admin_connection()
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    try:
-        yield _async_url(ADMIN_DSN, name)
-    finally:
-        admin = await _admin_connection()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with fresh_postgres_database("tf_e2e") as url:
+        yield url
 
 
 async def wait_until_serving(channel: grpc.aio.Channel, process: subprocess.Popen[bytes]) -> None:

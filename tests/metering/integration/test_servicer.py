@@ -49,20 +49,27 @@ class Client:
         return (("authorization", f"Bearer {self.token(scopes, organization_id)}"),)
 
 
-@pytest.fixture
-async def client(metering_database: Database, clock: ManualClock) -> AsyncIterator[Client]:
+async def start_service(
+    database: Database, clock: ManualClock, ingest_rate_per_second: int = 1_000_000
+) -> RunningServer:
+    """The metering server of the service's own composition root, on 127.0.0.1 port 0."""
     settings = MeteringSettings(
-        database_url=metering_database.url,
+        database_url=database.url,
         host="127.0.0.1",
         port=0,
         database_pool_size=5,
-        ingest_rate_per_second=1_000_000,
+        ingest_rate_per_second=ingest_rate_per_second,
         shutdown_grace=timedelta(seconds=1),
         auth=AuthSettings(jwt_secret=SECRET),
         telemetry=TelemetrySettings("metering"),
     )
     telemetry = setup_telemetry(settings.telemetry, tracer_provider=TracerProvider())
-    running: RunningServer = await bootstrap.start(settings, metering_database, telemetry, clock)
+    return await bootstrap.start(settings, database, telemetry, clock)
+
+
+@pytest.fixture
+async def client(metering_database: Database, clock: ManualClock) -> AsyncIterator[Client]:
+    running = await start_service(metering_database, clock)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
         yield Client(metering_service_pb2_grpc.MeteringServiceStub(channel), clock)
     await running.stop(0)
@@ -479,18 +486,7 @@ async def test_organization_bound_token_never_sees_another_organization(client: 
 async def test_ingest_rate_limit_is_resource_exhausted(
     metering_database: Database, clock: ManualClock
 ) -> None:
-    settings = MeteringSettings(
-        database_url=metering_database.url,
-        host="127.0.0.1",
-        port=0,
-        database_pool_size=2,
-        ingest_rate_per_second=3,
-        shutdown_grace=timedelta(seconds=1),
-        auth=AuthSettings(jwt_secret=SECRET),
-        telemetry=TelemetrySettings("metering"),
-    )
-    telemetry = setup_telemetry(settings.telemetry, tracer_provider=TracerProvider())
-    running = await bootstrap.start(settings, metering_database, telemetry, clock)
+    running = await start_service(metering_database, clock, ingest_rate_per_second=3)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
             stub = metering_service_pb2_grpc.MeteringServiceStub(channel)
