@@ -227,10 +227,6 @@ class InMemoryMeteringStore:
                 added += 1
         return added
 
-    async def list_outbox_events(self, organization_id: str) -> list[OutboxEvent]:
-        events = [e for e in self.state.outbox.values() if e.organization_id == organization_id]
-        return sorted(events, key=lambda e: (e.created_at, e.id))
-
 
 class InMemoryUnitOfWork:
     def __init__(self, database: InMemoryDatabase) -> None:

@@ -57,9 +57,3 @@ class ResourceExhausted(BillingError):
     """A rate limit was hit."""
 
     status = "RESOURCE_EXHAUSTED"
-
-
-class Unavailable(BillingError):
-    """A dependency (database, peer service) cannot be reached; the call may be retried."""
-
-    status = "UNAVAILABLE"

@@ -165,8 +165,6 @@ class MeteringStore(Protocol):
 
     async def add_outbox_events(self, events: Iterable[OutboxEvent]) -> int: ...
 
-    async def list_outbox_events(self, organization_id: str) -> list[OutboxEvent]: ...
-
 
 class UnitOfWork(Protocol):
     """One transaction: `store` inside `async with`; rolled back unless `commit()` was awaited."""

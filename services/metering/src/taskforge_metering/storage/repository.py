@@ -381,26 +381,6 @@ class MeteringRepository:
         )
         return len((await self._session.execute(statement, rows)).all())
 
-    async def list_outbox_events(self, organization_id: str) -> list[OutboxEvent]:
-        c = t.outbox_events.c
-        query = (
-            select(t.outbox_events)
-            .where(c.organization_id == organization_id)
-            .order_by(c.created_at, c.id)
-        )
-        rows = (await self._session.execute(query)).mappings()
-        return [
-            OutboxEvent(
-                id=row["id"],
-                event_type=row["event_type"],
-                organization_id=row["organization_id"],
-                payload=row["payload"],
-                dedupe_key=row["dedupe_key"],
-                created_at=row["created_at"],
-            )
-            for row in rows
-        ]
-
 
 # Statements of the hot paths are built once; building and cache-keying a select per call
 # cost more than running it (measured ~0.3 ms per CheckLimits).
