@@ -12,7 +12,7 @@ from sqlalchemy import Table, func, select
 
 from taskforge_common.clock import ManualClock
 from taskforge_common.db.engine import Database
-from taskforge_common.errors import AlreadyExists, PreconditionFailed
+from taskforge_common.errors import AlreadyExists, InvalidArgument, PreconditionFailed
 from taskforge_metering.application.caller import Caller
 from taskforge_metering.application.ingest import UsageEventInput
 from taskforge_metering.application.use_cases import UseCases
@@ -328,3 +328,15 @@ async def test_in_batch_repeats_of_a_stored_key_are_judged_against_the_stored_re
     assert isinstance(results[0].error, AlreadyExists)
     assert results[1].error is None
     assert results[1].duplicate
+
+
+async def test_one_callers_unstorable_event_never_fails_another_callers_transaction(
+    metering: Metering,
+) -> None:
+    o = org()
+    good = metering.ingest.record(event(o, UsageType.API_CALL, "1", "good"), OPERATOR)
+    bad = metering.ingest.record(event(o, UsageType.API_CALL, "1", "bad\x00key"), OPERATOR)
+    results = await asyncio.gather(good, bad, return_exceptions=True)
+    assert isinstance(results[1], InvalidArgument)
+    assert not isinstance(results[0], BaseException)
+    assert await count_rows(metering.database, tables.usage_records) == 1

@@ -129,6 +129,9 @@ def event(**overrides: Any) -> UsageEvent:
         ({"metadata": {"k": "v" * 1100}}, "metadata"),
         ({"metadata": {"": "v"}}, "metadata"),
         ({"timestamp": NOW + timedelta(minutes=6)}, "timestamp"),
+        ({"idempotency_key": "job\x00"}, "idempotency_key"),
+        ({"metadata": {"queue": "a\x00b"}}, "metadata"),
+        ({"metadata": {"q\x00": "a"}}, "metadata"),
     ],
 )
 def test_every_bad_input_class_is_invalid_argument_naming_the_field(

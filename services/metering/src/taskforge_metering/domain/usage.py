@@ -74,6 +74,12 @@ def canonical_quantity(quantity: Decimal) -> Decimal:
     return quantity.normalize() + Decimal(0)  # + 0 turns 1E+2 back into 100
 
 
+def _reject_nul(text: str, field_name: str) -> None:
+    # Databases cannot store NUL in text; caught here it fails one event, not a whole batch.
+    if "\x00" in text:
+        raise InvalidArgument(f"{field_name} must not contain NUL characters")
+
+
 def validate_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
     if len(metadata) > MAX_METADATA_KEYS:
         raise InvalidArgument(f"metadata has {len(metadata)} keys; at most {MAX_METADATA_KEYS}")
@@ -82,6 +88,9 @@ def validate_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
         raise InvalidArgument(f"metadata is {size} bytes; at most {MAX_METADATA_BYTES} in all")
     if any(not key for key in metadata):
         raise InvalidArgument("metadata keys must not be empty")
+    for key, value in metadata.items():
+        _reject_nul(key, "metadata keys")
+        _reject_nul(value, f"metadata[{key!r}]")
     return dict(metadata)
 
 
@@ -90,6 +99,7 @@ def validate_idempotency_key(value: str) -> str:
         raise InvalidArgument("idempotency_key is required")
     if len(value) > MAX_IDEMPOTENCY_KEY_LENGTH:
         raise InvalidArgument(f"idempotency_key is longer than {MAX_IDEMPOTENCY_KEY_LENGTH}")
+    _reject_nul(value, "idempotency_key")
     return value
 
 
