@@ -280,3 +280,24 @@ def test_usage_plus_live_reservations_never_exceed_the_limit(
             assert status.current + status.reserved <= limit
 
     asyncio.run(scenario())
+
+
+async def test_a_retry_after_the_period_closed_still_answers_the_original_record() -> None:
+    uc, _, clock = build()
+    at = clock.now() - timedelta(hours=2)
+    original = await uc.ingest.record(event("3", "late-retry", timestamp=at), OPERATOR)
+    await uc.entitlements.upsert(
+        Entitlements(
+            organization_id=ORG,
+            status=EntitlementStatus.ACTIVE,
+            version=1,
+            usage_closed_before=clock.now() - timedelta(hours=1),
+        )
+    )
+    retried = await uc.ingest.record(event("3", "late-retry", timestamp=at), OPERATOR)
+    assert retried.duplicate
+    assert retried.record == original.record
+    with pytest.raises(AlreadyExists):
+        await uc.ingest.record(event("4", "late-retry", timestamp=at), OPERATOR)
+    with pytest.raises(PreconditionFailed, match="closed billing period"):
+        await uc.ingest.record(event("3", "never-sent", timestamp=at), OPERATOR)

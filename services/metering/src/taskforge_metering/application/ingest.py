@@ -193,6 +193,7 @@ async def write_usage(
     first_by_key: dict[RecordKey, tuple[int, UsageEvent]] = {}
     repeats: list[tuple[int, UsageEvent]] = []
     candidates: list[tuple[int, UsageEvent, StoredRecord]] = []
+    closed: list[tuple[int, UsageEvent, BillingError]] = []
     for index, event in events:
         key = (event.organization_id, event.idempotency_key)
         if key in first_by_key:
@@ -201,8 +202,8 @@ async def write_usage(
         try:
             granted = entitlements.get(event.organization_id)
             ensure_period_open(event.timestamp, granted.usage_closed_before if granted else None)
-        except BillingError as error:
-            results[index] = IngestResult(error=error)
+        except BillingError as period_closed:
+            closed.append((index, event, period_closed))
             continue
         first_by_key[key] = (index, event)
         record = UsageRecord(
@@ -219,9 +220,17 @@ async def write_usage(
 
     inserted = await store.insert_records([stored for _, _, stored in candidates])
     new_events: list[UsageEvent] = []
+    # Keys that did not insert, and events of closed periods: a retry of an event stored before
+    # its period closed still answers the original record.
     existing = await store.find_records(
         [_key(s) for _, _, s in candidates if _key(s) not in inserted]
+        + [(e.organization_id, e.idempotency_key) for _, e, _ in closed]
     )
+    for index, event, error in closed:
+        stored_before = existing.get((event.organization_id, event.idempotency_key))
+        results[index] = (
+            _replay(event, stored_before) if stored_before else IngestResult(error=error)
+        )
     for index, event, stored in candidates:
         key = _key(stored)
         if key in inserted:
