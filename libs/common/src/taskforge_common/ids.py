@@ -7,15 +7,24 @@ inserts fast; the remaining 74 bits are random, so ids stay unguessable and coll
 from __future__ import annotations
 
 import os
-import uuid
 from datetime import datetime
+
+_VERSION_7 = 0x7 << 76
+_VARIANT_RFC_4122 = 0x2 << 62
+_RANDOM_A = ((1 << 12) - 1) << 64  # the 12 random bits after the version
+_RANDOM_B = (1 << 62) - 1  # the 62 random bits after the variant
 
 
 def new_id(now: datetime) -> str:
     """A version-7 UUID for an object created at `now` (the injected clock's time)."""
     milliseconds = int(now.timestamp() * 1000) & ((1 << 48) - 1)
     random_bits = int.from_bytes(os.urandom(10), "big")
-    value = (milliseconds << 80) | (random_bits & ((1 << 80) - 1))
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
-    return str(uuid.UUID(int=value))
+    value = (
+        (milliseconds << 80)
+        | _VERSION_7
+        | (random_bits & _RANDOM_A)
+        | _VARIANT_RFC_4122
+        | (random_bits & _RANDOM_B)
+    )
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"

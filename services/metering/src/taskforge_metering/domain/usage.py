@@ -81,16 +81,18 @@ def _reject_nul(text: str, field_name: str) -> None:
 
 
 def validate_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    if not metadata:
+        return {}
     if len(metadata) > MAX_METADATA_KEYS:
         raise InvalidArgument(f"metadata has {len(metadata)} keys; at most {MAX_METADATA_KEYS}")
-    size = sum(len(k.encode()) + len(v.encode()) for k, v in metadata.items())
+    # One pass over the joined text: size and NUL checks per event sit on the ingest hot path.
+    joined = "".join(f"{key}{value}" for key, value in metadata.items())
+    size = len(joined.encode())
     if size > MAX_METADATA_BYTES:
         raise InvalidArgument(f"metadata is {size} bytes; at most {MAX_METADATA_BYTES} in all")
-    if any(not key for key in metadata):
+    if "" in metadata:
         raise InvalidArgument("metadata keys must not be empty")
-    for key, value in metadata.items():
-        _reject_nul(key, "metadata keys")
-        _reject_nul(value, f"metadata[{key!r}]")
+    _reject_nul(joined, "metadata")
     return dict(metadata)
 
 
