@@ -79,7 +79,7 @@ async def migrated_database(service: str, dialect: str, tmp_dir: Path) -> AsyncI
 
 async def empty_tables(database: Database, metadata: MetaData) -> None:
     """Delete every row, children first, so each test starts from an empty schema."""
-    async with database.transaction() as session:
+    async with database.transaction() as transaction:
         for table in reversed(metadata.sorted_tables):
-            await session.execute(delete(table))
-        await session.commit()
+            await transaction.session.execute(delete(table))
+        await transaction.commit()

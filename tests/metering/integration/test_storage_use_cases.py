@@ -19,6 +19,8 @@ from taskforge_metering.application.use_cases import UseCases
 from taskforge_metering.domain.entitlements import Entitlements, EntitlementStatus
 from taskforge_metering.domain.meters import UsageType
 from taskforge_metering.storage import tables
+from taskforge_metering.storage.repository import MeteringRepository
+from taskforge_metering.storage.repository_postgres import PostgresMeteringRepository
 from taskforge_metering.storage.unit_of_work import SqlUnitOfWork
 
 OPERATOR = Caller("operator")
@@ -81,8 +83,12 @@ async def grant(metering: Metering, organization_id: str, version: int = 1, **li
 
 
 async def count_rows(database: Database, table: Table) -> int:
-    async with database.transaction() as session:
-        return int((await session.execute(select(func.count()).select_from(table))).scalar_one())
+    async with database.transaction() as transaction:
+        return int(
+            (
+                await transaction.session.execute(select(func.count()).select_from(table))
+            ).scalar_one()
+        )
 
 
 async def test_duplicate_is_answered_with_the_original_and_counted_once(metering: Metering) -> None:
@@ -164,9 +170,38 @@ async def test_limits_read_their_writes_and_thresholds_fire_once(metering: Meter
     assert decision.statuses[0].current == Decimal(8)
     for _ in range(4):
         await metering.ingest.record(event(o, UsageType.JOB_EXECUTION, "1"), OPERATOR)
-    async with metering.database.transaction() as session:
-        rows = (await session.execute(select(tables.outbox_events.c.payload))).scalars().all()
+    async with metering.database.transaction() as transaction:
+        rows = (
+            (await transaction.session.execute(select(tables.outbox_events.c.payload)))
+            .scalars()
+            .all()
+        )
     assert sorted(p["threshold_percent"] for p in rows) == [80, 100]
+
+
+async def test_gauges_keep_the_latest_level_and_warn_once_per_threshold(
+    metering: Metering, clock: ManualClock
+) -> None:
+    o = org()
+    await grant(metering, o, active_workers="10")
+    now = clock.now()
+    batch = [
+        event(o, UsageType.ACTIVE_WORKERS, "8", timestamp=now - timedelta(minutes=2)),
+        event(o, UsageType.ACTIVE_WORKERS, "9", timestamp=now - timedelta(minutes=1)),
+    ]
+    assert all(r.error is None for r in await metering.ingest.record_batch(batch, OPERATOR))
+    # Arrives late: older than the stored level, so it changes nothing.
+    late = event(o, UsageType.ACTIVE_WORKERS, "2", timestamp=now - timedelta(minutes=3))
+    await metering.ingest.record(late, OPERATOR)
+    await metering.ingest.record(event(o, UsageType.ACTIVE_WORKERS, "3"), OPERATOR)
+    await metering.ingest.record(event(o, UsageType.ACTIVE_WORKERS, "8"), OPERATOR)
+    usage = await metering.queries.current_usage(o, OPERATOR)
+    assert usage.snapshot.gauges[UsageType.ACTIVE_WORKERS] == Decimal(8)
+    async with metering.database.transaction() as transaction:
+        result = await transaction.session.execute(select(tables.outbox_events.c.payload))
+        rows = result.scalars().all()
+    # 80% was first reached by the batch; reaching it again later is not news.
+    assert [(p["threshold_percent"], p["current"]) for p in rows] == [(80, "9")]
 
 
 async def test_anchor_change_recounts_the_current_window(
@@ -298,9 +333,9 @@ async def test_a_failed_transaction_fails_every_call_in_it(
     async def broken(*_: object) -> object:
         raise ConnectionError("database went away")
 
-    monkeypatch.setattr(
-        "taskforge_metering.storage.repository.MeteringRepository.insert_records", broken
-    )
+    # After the records are inserted, so the test also shows them rolled back.
+    for repository in (MeteringRepository, PostgresMeteringRepository):
+        monkeypatch.setattr(repository, "add_to_counters", broken)
     o = org()
     results = await asyncio.gather(
         *(metering.ingest.record(event(o, UsageType.API_CALL, "1"), OPERATOR) for _ in range(20)),

@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, make_url, text
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -24,8 +26,59 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """One open transaction: a SQLAlchemy session and, on PostgreSQL, the asyncpg connection it
+    runs on, for hot paths where SQLAlchemy's per-statement work costs more than the query.
+    Both see the same transaction; `commit()` ends it."""
+
+    session: AsyncSession
+    driver: Any | None  # asyncpg.Connection on PostgreSQL, None on SQLite
+    commit: Callable[[], Awaitable[None]]
+
+
+async def _nothing_to_commit() -> None:
+    """Commit of a read-only (autocommit) transaction: every statement already ended."""
+
+
+class _DriverTransaction:
+    """A transaction begun on the asyncpg connection under a SQLAlchemy connection.
+
+    A connection whose transaction cannot be ended cleanly (broken, a commit of unknown
+    outcome, a statement cut off by cancellation) is invalidated, so the pool discards it
+    rather than hand it to the next caller mid-transaction."""
+
+    def __init__(self, connection: AsyncConnection, driver: Any) -> None:
+        self._connection = connection
+        self._transaction = driver.transaction()
+        self._ended = False
+
+    async def start(self) -> None:
+        await self._transaction.start()
+
+    async def commit(self) -> None:
+        self._ended = True
+        try:
+            await self._transaction.commit()
+        except BaseException:
+            await self._connection.invalidate()
+            raise
+
+    async def rollback_unless_committed(self) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        try:
+            await self._transaction.rollback()
+        except Exception:  # the error that led here, if any, is the one worth raising
+            await self._connection.invalidate()
+        except BaseException:
+            await self._connection.invalidate()
+            raise
+
+
 class Database:
-    """One engine and its session factory; `transaction()` is the only way to get a session."""
+    """One engine and its sessions; `transaction()` is the only way to get one."""
 
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         parsed = make_url(url)
@@ -55,22 +108,36 @@ class Database:
         )
 
     @contextlib.asynccontextmanager
-    async def transaction(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
-        """A session in a transaction that is rolled back unless the caller commits it.
+    async def transaction(self, *, read_only: bool = False) -> AsyncIterator[Transaction]:
+        """A transaction that is rolled back unless the caller commits it.
 
         `read_only`: on PostgreSQL each statement runs on its own (autocommit) and sees all
         that is committed; for readers that need no consistency across statements."""
         async with contextlib.AsyncExitStack() as stack:
             if self._serial is not None:
                 await stack.enter_async_context(self._serial)
-            sessions = self._sessions
-            if read_only and self.dialect == "postgresql":
-                sessions = self._autocommit_sessions
-            session = await stack.enter_async_context(sessions())
+            if self.dialect != "postgresql":
+                session = await stack.enter_async_context(self._sessions())
+                try:
+                    yield Transaction(session, None, session.commit)
+                finally:
+                    await session.rollback()
+                return
+            # PostgreSQL: the session runs in autocommit mode so that SQLAlchemy never begins a
+            # transaction of its own; the one transaction is begun on the driver connection
+            # here, and SQLAlchemy's statements and the driver's both run inside it.
+            session = await stack.enter_async_context(self._autocommit_sessions())
+            connection = await session.connection()
+            driver = (await connection.get_raw_connection()).driver_connection
+            if read_only:
+                yield Transaction(session, driver, _nothing_to_commit)
+                return
+            driver_transaction = _DriverTransaction(connection, driver)
+            await driver_transaction.start()
             try:
-                yield session
+                yield Transaction(session, driver, driver_transaction.commit)
             finally:
-                await session.rollback()
+                await driver_transaction.rollback_unless_committed()
 
     async def ping(self) -> bool:
         """True when the database answers; health checking calls this."""

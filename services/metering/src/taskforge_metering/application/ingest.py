@@ -69,7 +69,6 @@ class UsageIngest:
         unit_of_work: UnitOfWorkFactory,
         clock: Clock,
         rate_limiter: IngestRateLimiter,
-        max_concurrent_writes: int = 4,
     ) -> None:
         self._unit_of_work = unit_of_work
         self._clock = clock

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +18,6 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    text,
     tuple_,
     union_all,
     update,
@@ -48,6 +45,9 @@ from taskforge_metering.storage import tables as t
 
 
 class MeteringRepository:
+    """The portable implementation (SQLAlchemy Core), used as is on SQLite.
+    `PostgresMeteringRepository` replaces its hot paths with SQL sent straight to asyncpg."""
+
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
         self._dialect = session.bind.dialect.name
@@ -66,7 +66,7 @@ class MeteringRepository:
             return {}
         query = _ENTITLEMENTS_FOR_UPDATE if for_update else _ENTITLEMENTS
         result = await self._session.execute(query, {"organizations": list(organization_ids)})
-        return {row["organization_id"]: _entitlements(row) for row in result.mappings()}
+        return {row["organization_id"]: entitlements_from_row(row) for row in result.mappings()}
 
     async def save_entitlements(self, entitlements: Entitlements, now: datetime) -> None:
         values = {
@@ -97,33 +97,20 @@ class MeteringRepository:
         """Insert the records whose (organisation, idempotency key) is new; answer those keys."""
         if not records:
             return set()
-        if self._dialect == "postgresql":
-            # One prepared statement over column arrays: far cheaper than a multi-row VALUES.
-            rows = await self._session.execute(_PG_INSERT_RECORDS, _record_arrays(records))
-        else:
-            statement: Insert = (
-                self._insert(t.usage_records)
-                .on_conflict_do_nothing(index_elements=["organization_id", "idempotency_key"])
-                .returning(t.usage_records.c.organization_id, t.usage_records.c.idempotency_key)
-            )
-            rows = await self._session.execute(statement, [_record_row(r) for r in records])
+        statement: Insert = (
+            self._insert(t.usage_records)
+            .on_conflict_do_nothing(index_elements=["organization_id", "idempotency_key"])
+            .returning(t.usage_records.c.organization_id, t.usage_records.c.idempotency_key)
+        )
+        rows = await self._session.execute(statement, [_record_row(r) for r in records])
         return {(row[0], row[1]) for row in rows}
 
     async def find_records(self, keys: Collection[RecordKey]) -> dict[RecordKey, StoredRecord]:
         if not keys:
             return {}
-        if self._dialect == "postgresql":
-            organizations, idempotency_keys = zip(*keys, strict=True)
-            result = await self._session.execute(
-                _PG_FIND_RECORDS,
-                {"organizations": list(organizations), "keys": list(idempotency_keys)},
-            )
-        else:
-            columns = tuple_(t.usage_records.c.organization_id, t.usage_records.c.idempotency_key)
-            result = await self._session.execute(
-                select(t.usage_records).where(columns.in_(list(keys)))
-            )
-        found = (_stored_record(row) for row in result.mappings())
+        columns = tuple_(t.usage_records.c.organization_id, t.usage_records.c.idempotency_key)
+        result = await self._session.execute(select(t.usage_records).where(columns.in_(list(keys))))
+        found = (stored_record(row) for row in result.mappings())
         return {(s.record.organization_id, s.record.idempotency_key): s for s in found}
 
     async def count_records(
@@ -156,7 +143,7 @@ class MeteringRepository:
             query = query.where(or_(c.event_time > at, and_(c.event_time == at, c.id > record_id)))
         query = query.order_by(c.event_time, c.id).limit(limit)
         rows = (await self._session.execute(query)).mappings()
-        return [_stored_record(row).record for row in rows]
+        return [stored_record(row).record for row in rows]
 
     async def sum_counters(
         self, organization_id: str, start: datetime, end: datetime
@@ -201,7 +188,7 @@ class MeteringRepository:
         totals: dict[CounterKey, Decimal] = {}
         c = t.usage_counters.c
         # Sorted, so concurrent transactions take the row locks in the same order.
-        for key in sorted(increments, key=_counter_sort_key):
+        for key in sorted(increments, key=counter_sort_key):
             statement = self._insert(t.usage_counters).values(
                 organization_id=key.organization_id,
                 usage_type=key.usage_type.value,
@@ -223,25 +210,20 @@ class MeteringRepository:
         if not readings:
             return {}
         c = t.usage_gauges.c
-        keys = sorted(readings, key=lambda k: (k[0], k[1].value))
         current_query = select(c.organization_id, c.usage_type, c.level, c.as_of).where(
-            tuple_(c.organization_id, c.usage_type).in_([(o, u.value) for o, u in keys])
+            tuple_(c.organization_id, c.usage_type).in_([(o, u.value) for o, u in readings])
         )
         current = {
             (row[0], UsageType(row[1])): (row[2], row[3])
             for row in await self._session.execute(current_query)
         }
-        changes: dict[GaugeKey, GaugeChange] = {}
-        for key in keys:
-            reading = readings[key]
-            previous = current.get(key)
-            if previous is not None and previous[1] > reading.at:
-                continue  # an older report arriving late: the stored level is newer
+        changes = gauge_changes(readings, current)
+        for (organization_id, usage_type), change in changes.items():
             statement = self._insert(t.usage_gauges).values(
-                organization_id=key[0],
-                usage_type=key[1].value,
-                level=reading.level,
-                as_of=reading.at,
+                organization_id=organization_id,
+                usage_type=usage_type.value,
+                level=change.level,
+                as_of=readings[(organization_id, usage_type)].at,
             )
             statement = statement.on_conflict_do_update(
                 index_elements=["organization_id", "usage_type"],
@@ -249,7 +231,6 @@ class MeteringRepository:
                 where=c.as_of <= statement.excluded.as_of,
             )
             await self._session.execute(statement)
-            changes[key] = GaugeChange(previous[0] if previous else None, reading.level)
         return changes
 
     async def replace_counters(
@@ -289,40 +270,19 @@ class MeteringRepository:
             rows = await self._session.execute(_SNAPSHOT_ALL, params)
         else:
             rows = await self._session.execute(_SNAPSHOT_ONE, {**params, "type": usage_type.value})
-        return _snapshot(rows)
+        return snapshot_from_rows(rows)
 
     async def limit_view(
         self, organization_id: str, now: datetime, usage_type: UsageType | None = None
     ) -> tuple[Entitlements | None, UsageSnapshot]:
-        """Entitlements and snapshot. On PostgreSQL one prepared statement straight on asyncpg:
-        CheckLimits sits on the hot path of every job, and SQLAlchemy's per-statement work cost
-        more than the query."""
-        if self._dialect != "postgresql":
-            granted = (await self.get_entitlements([organization_id])).get(organization_id)
-            return granted, await self.snapshot(organization_id, now, usage_type)
-        connection = await self._session.connection()
-        driver = (await connection.get_raw_connection()).driver_connection
-        assert driver is not None
-        type_value = usage_type.value if usage_type else None
-        rows = await driver.fetch(_PG_LIMIT_VIEW, organization_id, now, type_value)
-        granted = None
-        snapshot_rows = []
-        for kind, usage_type_value, quantity, entitlements_json in rows:
-            if kind == "entitlements":
-                granted = _entitlements(_decode_entitlements(entitlements_json))
-            else:
-                snapshot_rows.append((kind, usage_type_value, quantity))
-        return granted, _snapshot(snapshot_rows)
+        """Entitlements and snapshot."""
+        granted = (await self.get_entitlements([organization_id])).get(organization_id)
+        return granted, await self.snapshot(organization_id, now, usage_type)
 
     async def lock_limit(self, organization_id: str, usage_type: UsageType) -> None:
         """Serialise reservations of one organisation's usage type until the transaction ends.
-
-        PostgreSQL: a transaction-scoped advisory lock. SQLite: transactions already run one at
-        a time (see taskforge_common.db.engine)."""
-        if self._dialect == "postgresql":
-            digest = hashlib.sha256(f"{organization_id}:{usage_type.value}".encode()).digest()
-            key = int.from_bytes(digest[:8], "big", signed=True)
-            await self._session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        Nothing to do on SQLite: its transactions already run one at a time (see
+        taskforge_common.db.engine)."""
 
     # -- reservations ---------------------------------------------------------------------
 
@@ -361,17 +321,7 @@ class MeteringRepository:
 
     async def add_outbox_events(self, events: Iterable[OutboxEvent]) -> int:
         """Store events whose dedupe key is new; answer how many were new."""
-        rows = [
-            {
-                "id": e.id,
-                "event_type": e.event_type,
-                "organization_id": e.organization_id,
-                "payload": dict(e.payload),
-                "dedupe_key": e.dedupe_key,
-                "created_at": e.created_at,
-            }
-            for e in events
-        ]
+        rows = [outbox_row(e) for e in events]
         if not rows:
             return 0
         statement = (
@@ -419,66 +369,28 @@ def _snapshot_query(one_type: bool) -> CompoundSelect[Any]:
 _SNAPSHOT_ALL = _snapshot_query(one_type=False)
 _SNAPSHOT_ONE = _snapshot_query(one_type=True)
 
-# The same rows as _SNAPSHOT_* plus the entitlements row (as JSON), in one round trip.
-_PG_LIMIT_VIEW = """
-    SELECT 'entitlements', NULL, NULL::numeric, row_to_json(e)::text
-      FROM entitlements AS e WHERE e.organization_id = $1
-    UNION ALL
-    SELECT 'counter', usage_type, quantity, NULL FROM usage_counters
-     WHERE organization_id = $1 AND window_start <= $2 AND window_end > $2
-       AND ($3::varchar IS NULL OR usage_type = $3)
-    UNION ALL
-    SELECT 'gauge', usage_type, level, NULL FROM usage_gauges
-     WHERE organization_id = $1 AND ($3::varchar IS NULL OR usage_type = $3)
-    UNION ALL
-    SELECT 'reserved', usage_type, sum(quantity), NULL FROM usage_reservations
-     WHERE organization_id = $1 AND status = 'active' AND expires_at > $2
-       AND ($3::varchar IS NULL OR usage_type = $3)
-     GROUP BY usage_type
-"""
 
-_PG_INSERT_RECORDS = text(
-    """
-    INSERT INTO usage_records (id, organization_id, usage_type, quantity, event_time,
-                               idempotency_key, fingerprint, metadata, recorded_at)
-    SELECT * FROM unnest(
-        CAST(:ids AS varchar[]), CAST(:organizations AS varchar[]), CAST(:usage_types AS varchar[]),
-        CAST(:quantities AS numeric[]), CAST(:event_times AS timestamptz[]),
-        CAST(:keys AS varchar[]), CAST(:fingerprints AS varchar[]), CAST(:metadata AS json[]),
-        CAST(:recorded_ats AS timestamptz[]))
-    ON CONFLICT (organization_id, idempotency_key) DO NOTHING
-    RETURNING organization_id, idempotency_key
-    """
-)
-
-_PG_FIND_RECORDS = text(
-    """
-    SELECT r.* FROM usage_records AS r
-    JOIN unnest(CAST(:organizations AS varchar[]), CAST(:keys AS varchar[])) AS k(org, key)
-      ON r.organization_id = k.org AND r.idempotency_key = k.key
-    """
-).columns(*(column for column in t.usage_records.columns))
+def gauge_changes(
+    readings: Mapping[GaugeKey, GaugeReading], current: Mapping[GaugeKey, tuple[Decimal, datetime]]
+) -> dict[GaugeKey, GaugeChange]:
+    """The gauges a batch of readings moves, given each stored (level, as of): a reading older
+    than the stored one arrived late and changes nothing. Sorted by key, so concurrent
+    transactions lock gauge rows in the same order."""
+    changes: dict[GaugeKey, GaugeChange] = {}
+    for key in sorted(readings, key=lambda k: (k[0], k[1].value)):
+        reading = readings[key]
+        previous = current.get(key)
+        if previous is not None and previous[1] > reading.at:
+            continue
+        changes[key] = GaugeChange(previous[0] if previous else None, reading.level)
+    return changes
 
 
-def _record_arrays(records: Sequence[StoredRecord]) -> dict[str, list[Any]]:
-    return {
-        "ids": [s.record.id for s in records],
-        "organizations": [s.record.organization_id for s in records],
-        "usage_types": [s.record.usage_type.value for s in records],
-        "quantities": [s.record.quantity for s in records],
-        "event_times": [s.record.timestamp for s in records],
-        "keys": [s.record.idempotency_key for s in records],
-        "fingerprints": [s.fingerprint for s in records],
-        "metadata": [json.dumps(s.record.metadata) for s in records],
-        "recorded_ats": [s.record.recorded_at for s in records],
-    }
-
-
-def _counter_sort_key(key: CounterKey) -> tuple[str, str, datetime]:
+def counter_sort_key(key: CounterKey) -> tuple[str, str, datetime]:
     return (key.organization_id, key.usage_type.value, key.window.start)
 
 
-def _snapshot(rows: Iterable[Any]) -> UsageSnapshot:
+def snapshot_from_rows(rows: Iterable[Any]) -> UsageSnapshot:
     parts: dict[str, dict[UsageType, Decimal]] = {"counter": {}, "gauge": {}, "reserved": {}}
     for kind, usage_type_value, quantity in rows:
         if quantity is not None:
@@ -486,21 +398,6 @@ def _snapshot(rows: Iterable[Any]) -> UsageSnapshot:
     return UsageSnapshot(
         counters=parts["counter"], gauges=parts["gauge"], reserved=parts["reserved"]
     )
-
-
-def _decode_entitlements(document: str) -> dict[str, Any]:
-    """An entitlements row from row_to_json: instants arrive as ISO text."""
-    row: dict[str, Any] = json.loads(document)
-    for column in (
-        "period_anchor",
-        "current_period_start",
-        "current_period_end",
-        "usage_closed_before",
-        "updated_at",
-    ):
-        if row[column] is not None:
-            row[column] = datetime.fromisoformat(row[column]).astimezone(UTC)
-    return row
 
 
 def _record_filters(
@@ -520,6 +417,17 @@ def _record_filters(
     return filters
 
 
+def outbox_row(event: OutboxEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "event_type": event.event_type,
+        "organization_id": event.organization_id,
+        "payload": dict(event.payload),
+        "dedupe_key": event.dedupe_key,
+        "created_at": event.created_at,
+    }
+
+
 def _record_row(stored: StoredRecord) -> dict[str, Any]:
     record = stored.record
     return {
@@ -535,7 +443,7 @@ def _record_row(stored: StoredRecord) -> dict[str, Any]:
     }
 
 
-def _stored_record(row: Any) -> StoredRecord:
+def stored_record(row: Any) -> StoredRecord:
     record = UsageRecord(
         id=row["id"],
         organization_id=row["organization_id"],
@@ -549,7 +457,7 @@ def _stored_record(row: Any) -> StoredRecord:
     return StoredRecord(record, row["fingerprint"])
 
 
-def _entitlements(row: Any) -> Entitlements:
+def entitlements_from_row(row: Any) -> Entitlements:
     return Entitlements(
         organization_id=row["organization_id"],
         status=EntitlementStatus(row["status"]),

@@ -1,4 +1,4 @@
-"""The SQL unit of work: one session and transaction, rolled back unless committed."""
+"""The SQL unit of work: one transaction, rolled back unless committed."""
 
 from __future__ import annotations
 
@@ -6,10 +6,16 @@ import contextlib
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from taskforge_common.db.engine import Database
+from taskforge_common.db.engine import Database, Transaction
 from taskforge_metering.storage.repository import MeteringRepository
+from taskforge_metering.storage.repository_postgres import PostgresMeteringRepository
+
+
+def repository_for(transaction: Transaction) -> MeteringRepository:
+    """The PostgreSQL-tuned repository where the asyncpg connection is at hand."""
+    if transaction.driver is not None:
+        return PostgresMeteringRepository(transaction.session, transaction.driver)
+    return MeteringRepository(transaction.session)
 
 
 class SqlUnitOfWork:
@@ -17,14 +23,14 @@ class SqlUnitOfWork:
         self._database = database
         self._read_only = read_only
         self._stack = contextlib.AsyncExitStack()
-        self._session: AsyncSession | None = None
+        self._transaction: Transaction | None = None
         self._repository: MeteringRepository | None = None
 
     async def __aenter__(self) -> Self:
-        self._session = await self._stack.enter_async_context(
+        self._transaction = await self._stack.enter_async_context(
             self._database.transaction(read_only=self._read_only)
         )
-        self._repository = MeteringRepository(self._session)
+        self._repository = repository_for(self._transaction)
         return self
 
     @property
@@ -41,5 +47,5 @@ class SqlUnitOfWork:
         await self._stack.__aexit__(exc_type, exc, traceback)
 
     async def commit(self) -> None:
-        assert self._session is not None, "commit() outside `async with`"
-        await self._session.commit()
+        assert self._transaction is not None, "commit() outside `async with`"
+        await self._transaction.commit()

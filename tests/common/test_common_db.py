@@ -1,0 +1,119 @@
+"""Database.transaction on PostgreSQL and SQLite: rolled back unless committed, and on
+PostgreSQL one transaction shared by the SQLAlchemy session and the asyncpg connection."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from taskforge_common.db.engine import Database
+from tests.databases import fresh_postgres_database
+
+
+@contextlib.asynccontextmanager
+async def open_database(dialect: str, tmp_path: Path) -> AsyncIterator[Database]:
+    """A new database on `dialect` holding one empty table, `items`."""
+    async with contextlib.AsyncExitStack() as stack:
+        if dialect == "postgresql":
+            url = await stack.enter_async_context(fresh_postgres_database("tf_test_common"))
+        else:
+            url = f"sqlite+aiosqlite:///{tmp_path / 'common.db'}"
+        database = Database(url, pool_size=2)
+        stack.push_async_callback(database.dispose)
+        await _create_table(database)
+        yield database
+
+
+@pytest.fixture
+async def postgres(tmp_path: Path) -> AsyncIterator[Database]:
+    async with open_database("postgresql", tmp_path) as database:
+        yield database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    async with open_database(request.param, tmp_path) as database:
+        yield database
+
+
+async def _create_table(database: Database) -> None:
+    async with database.transaction() as transaction:
+        await transaction.session.execute(text("CREATE TABLE items (name VARCHAR(20))"))
+        await transaction.commit()
+
+
+async def names(database: Database) -> list[str]:
+    async with database.transaction(read_only=True) as transaction:
+        rows = await transaction.session.execute(text("SELECT name FROM items ORDER BY name"))
+        return [row[0] for row in rows]
+
+
+async def insert(database: Database, name: str, *, commit: bool) -> None:
+    async with database.transaction() as transaction:
+        await transaction.session.execute(text("INSERT INTO items VALUES (:n)"), {"n": name})
+        if commit:
+            await transaction.commit()
+
+
+async def test_committed_work_stays_and_uncommitted_work_is_rolled_back(
+    database: Database,
+) -> None:
+    await insert(database, "kept", commit=True)
+    await insert(database, "dropped", commit=False)
+    assert await names(database) == ["kept"]
+
+
+async def test_an_error_rolls_everything_back(database: Database) -> None:
+    async def fail_halfway() -> None:
+        async with database.transaction() as transaction:
+            await transaction.session.execute(text("INSERT INTO items VALUES ('half')"))
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await fail_halfway()
+    assert await names(database) == []
+
+
+async def test_driver_and_session_share_one_transaction_on_postgresql(postgres: Database) -> None:
+    database = postgres
+    async with database.transaction() as transaction:
+        assert transaction.driver is not None
+        await transaction.driver.execute("INSERT INTO items VALUES ('raw')")
+        await transaction.session.execute(text("INSERT INTO items VALUES ('orm')"))
+        seen = await transaction.driver.fetch("SELECT name FROM items ORDER BY name")
+        assert [row[0] for row in seen] == ["orm", "raw"]
+        assert await names(database) == []  # not visible outside before the commit
+    assert await names(database) == []  # neither statement survived the rollback
+    async with database.transaction() as transaction:
+        assert transaction.driver is not None
+        await transaction.driver.execute("INSERT INTO items VALUES ('raw')")
+        await transaction.session.execute(text("INSERT INTO items VALUES ('orm')"))
+        await transaction.commit()
+    assert await names(database) == ["orm", "raw"]
+
+
+async def test_a_statement_cut_off_by_cancellation_leaves_no_open_transaction(
+    postgres: Database,
+) -> None:
+    database = postgres
+
+    async def slow_insert() -> None:
+        async with database.transaction() as transaction:
+            assert transaction.driver is not None
+            await transaction.driver.execute("INSERT INTO items VALUES ('cut')")
+            await transaction.driver.execute("SELECT pg_sleep(5)")
+
+    task = asyncio.create_task(slow_insert())
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # Every pooled connection is usable and none holds the insert in an open transaction.
+    for _ in range(4):
+        await insert(database, "next", commit=True)
+    assert await names(database) == ["next"] * 4
