@@ -473,3 +473,40 @@ async def test_trace_context_flows_from_client_to_server(serve: Serve, connect: 
     assert servicer_trace_id.decode() == trace.format_trace_id(client.context.trace_id)
     assert server.attributes is not None
     assert server.attributes["rpc.method"] == "TraceId"
+
+
+async def test_server_spans_carry_the_final_status_and_only_faults_are_errors(
+    serve: Serve, connect: Connect
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    telemetry = setup_telemetry(TelemetrySettings("test"), tracer_provider=provider)
+    verifier = JwtVerifier(AuthSettings(jwt_secret=SECRET))
+    running = await serve(
+        interceptors=[*telemetry.server_interceptors(), AuthInterceptor(verifier, METHOD_SCOPES)]
+    )
+    channel = connect(running, token_provider=token)
+    fail = call(channel, "Fail")
+    assert await call(channel, "Echo")(b"hi") == b"hi"
+    await rpc_error(fail(b"not-found"))
+    await rpc_error(fail(b"crash"))
+    await rpc_error(call(connect(running), "Echo")(b""))  # no token: refused before the servicer
+    stream = channel.unary_stream(f"/{SERVICE}/WhoAmIStream", None, None)
+    assert len([answer async for answer in stream(b"")]) == 2
+
+    spans = [(span.name.rsplit("/", 1)[1], span) for span in exporter.get_finished_spans()]
+    assert [name for name, _ in spans] == ["Echo", "Fail", "Fail", "Echo", "WhoAmIStream"]
+    codes = [span.attributes["rpc.grpc.status_code"] for _, span in spans if span.attributes]
+    assert codes == [0, 5, 13, 16, 0]  # OK, NOT_FOUND, INTERNAL, UNAUTHENTICATED, OK
+    statuses = [span.status.status_code for _, span in spans]
+    # Only the server's own fault is an error; the caller's mistakes are not.
+    assert statuses == [
+        trace.StatusCode.UNSET,
+        trace.StatusCode.UNSET,
+        trace.StatusCode.ERROR,
+        trace.StatusCode.UNSET,
+        trace.StatusCode.UNSET,
+    ]
+    assert all(span.kind is trace.SpanKind.SERVER for _, span in spans)
+    assert all(span.attributes and span.attributes["rpc.system"] == "grpc" for _, span in spans)

@@ -40,6 +40,15 @@ def test_the_provider_is_installed_once(installed: list[trace.TracerProvider]) -
     assert FakeOtlpExporter.instances == []  # no endpoint, no exporter
     with first.tracer_provider.get_tracer("test").start_as_current_span("work") as span:
         assert span.get_span_context().is_valid  # ids even without an exporter
+        assert not span.is_recording()  # but nothing is recorded for nobody
+
+
+def test_spans_are_recorded_when_there_is_an_endpoint(
+    installed: list[trace.TracerProvider],
+) -> None:
+    telemetry = setup_telemetry(TelemetrySettings("metering", "http://collector:4317"))
+    with telemetry.tracer_provider.get_tracer("test").start_as_current_span("work") as span:
+        assert span.is_recording()
 
 
 def test_spans_go_to_the_otlp_endpoint_and_shutdown_flushes_them(

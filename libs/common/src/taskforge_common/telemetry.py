@@ -1,22 +1,27 @@
 """Tracing, wired once: a TracerProvider plus the explicit grpc.aio interceptors.
 
 Only the explicit interceptors are used, never the gRPC auto-instrumentor: both together record
-every call twice. Trace context travels in gRPC metadata with the globally configured propagator,
-which is W3C tracecontext (+ baggage) unless OTEL_PROPAGATORS says otherwise.
+every call twice. Clients use opentelemetry-instrumentation-grpc's interceptors; servers use
+`ServerTracingInterceptor` below, which sits on the hot path of every call. Trace context
+travels in gRPC metadata with the globally configured propagator, which is W3C tracecontext
+(+ baggage) unless OTEL_PROPAGATORS says otherwise.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
+from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace import StatusCode
 
 from taskforge_common.config import TelemetrySettings
 
@@ -45,10 +50,7 @@ class Telemetry:
 
     def server_interceptors(self) -> list[grpc.aio.ServerInterceptor[Any, Any]]:
         """Put these first in the server's interceptors so spans cover auth failures too."""
-        interceptor: grpc.aio.ServerInterceptor[Any, Any] = aio_server_interceptor(  # type: ignore[no-untyped-call]
-            tracer_provider=self.tracer_provider, filter_=_traced
-        )
-        return [interceptor]
+        return [ServerTracingInterceptor(self.tracer_provider.get_tracer(__name__))]
 
     def client_interceptors(self) -> list[grpc.aio.ClientInterceptor]:
         interceptors: list[grpc.aio.ClientInterceptor] = aio_client_interceptors(  # type: ignore[no-untyped-call]
@@ -68,8 +70,8 @@ def setup_telemetry(
 ) -> Telemetry:
     """Install the process-wide TracerProvider; a given `tracer_provider` (tests) is used as is.
 
-    Spans are exported over OTLP only when an endpoint is configured; without one they still get
-    ids, so logs carry trace ids and context still propagates to peers.
+    Spans are recorded and exported over OTLP only when an endpoint is configured; without one
+    they still get ids, so logs carry trace ids and context still propagates to peers.
     """
     global _global_provider
     if tracer_provider is not None:
@@ -77,7 +79,13 @@ def setup_telemetry(
     if _global_provider is not None:
         logger.warning("telemetry is already set up in this process; reusing it")
         return Telemetry(_global_provider, owned=False)
-    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: settings.service_name}))
+    # With nowhere to export spans, recording them (attributes, events, timings) is pure cost
+    # on every call; they are still created, with ids, but not recorded. With an endpoint the
+    # sampler comes from OTEL_TRACES_SAMPLER (default: parent-based, always on).
+    sampler = None if settings.otlp_endpoint else ALWAYS_OFF
+    provider = TracerProvider(
+        resource=Resource.create({SERVICE_NAME: settings.service_name}), sampler=sampler
+    )
     if settings.otlp_endpoint:
         provider.add_span_processor(
             BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otlp_endpoint))
@@ -85,3 +93,114 @@ def setup_telemetry(
     trace.set_tracer_provider(provider)
     _global_provider = provider
     return Telemetry(provider, owned=True)
+
+
+# Server faults; other codes answer a bad request and leave a server span's status unset
+# (OpenTelemetry semantic conventions for gRPC).
+SERVER_FAULTS = frozenset(
+    {
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DATA_LOSS,
+    }
+)
+
+_Behavior = Callable[[Any, Any], Any]
+
+
+class ServerTracingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """A SERVER span around every call except health and reflection: a child of the caller's
+    span when the metadata carries trace context, named after the method, with the rpc.*
+    attributes and the final rpc.grpc.status_code.
+
+    Written for the hot path in place of opentelemetry-instrumentation-grpc's server
+    interceptor, which per call parses the peer address three times, copies the metadata
+    twice, proxies the servicer context and stores a traceback for every aborted call:
+    measured, about 100 µs of a 550 µs RecordUsage.
+    """
+
+    def __init__(self, tracer: trace.Tracer) -> None:
+        self._tracer = tracer
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Any:
+        handler = await continuation(handler_call_details)
+        if handler is None or not _traced(handler_call_details):
+            return handler
+        method = handler_call_details.method
+        service, _, name = method.lstrip("/").partition("/")
+        attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+        carrier = {key: value for key, value in handler_call_details.invocation_metadata or ()}
+        parent = propagate.extract(carrier)
+        tracer = self._tracer
+
+        def span() -> Any:
+            return tracer.start_as_current_span(
+                method,
+                context=parent,
+                kind=trace.SpanKind.SERVER,
+                attributes=attributes,
+                record_exception=False,
+                set_status_on_exception=False,
+            )
+
+        if handler.response_streaming:
+            assert not handler.request_streaming, "no streaming-request RPCs are traced"
+            behavior = handler.unary_stream
+
+            async def traced_stream(request: Any, context: Any) -> AsyncIterator[Any]:
+                with span() as current:
+                    try:
+                        async for response in behavior(request, context):
+                            yield response
+                    except BaseException as error:
+                        _end(current, context, error)
+                        raise
+                    _end(current, context, None)
+
+            return grpc.unary_stream_rpc_method_handler(
+                traced_stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        behavior = handler.unary_unary
+
+        async def traced(request: Any, context: Any) -> Any:
+            with span() as current:
+                try:
+                    response = await behavior(request, context)
+                except BaseException as error:
+                    _end(current, context, error)
+                    raise
+                _end(current, context, None)
+                return response
+
+        return grpc.unary_unary_rpc_method_handler(
+            traced,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+def _end(span: trace.Span, context: Any, error: BaseException | None) -> None:
+    """Record the call's final status on its span. An abort has set the code on the context;
+    any other exception is a server fault that grpc answers UNKNOWN."""
+    code = context.code()
+    if code is None:
+        code = grpc.StatusCode.OK if error is None else grpc.StatusCode.UNKNOWN
+    if not isinstance(code, grpc.StatusCode):  # grpc.aio reports the code as an int
+        code = _STATUS_BY_NUMBER.get(code, grpc.StatusCode.UNKNOWN)
+    span.set_attribute("rpc.grpc.status_code", code.value[0])
+    if code in SERVER_FAULTS:
+        span.set_status(StatusCode.ERROR, context.details() or code.name)
+        if error is not None and not isinstance(error, grpc.aio.AbortError):
+            span.record_exception(error)
+
+
+_STATUS_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,15 +25,32 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 
-@dataclass(frozen=True, slots=True)
 class Transaction:
     """One open transaction: a SQLAlchemy session and, on PostgreSQL, the asyncpg connection it
     runs on, for hot paths where SQLAlchemy's per-statement work costs more than the query.
-    Both see the same transaction; `commit()` ends it."""
+    Both see the same transaction; `commit()` ends it. On PostgreSQL the session is only made
+    when first used: a transaction that runs on the driver alone never pays for one."""
 
-    session: AsyncSession
-    driver: Any | None  # asyncpg.Connection on PostgreSQL, None on SQLite
-    commit: Callable[[], Awaitable[None]]
+    def __init__(
+        self,
+        open_session: Callable[[], AsyncSession],
+        driver: Any | None,
+        commit: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._open_session = open_session
+        self._session: AsyncSession | None = None
+        self.driver = driver  # asyncpg.Connection on PostgreSQL, None on SQLite
+        self.commit = commit
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            self._session = self._open_session()
+        return self._session
+
+    async def close_session(self) -> None:
+        if self._session is not None:
+            await self._session.close()
 
 
 async def _nothing_to_commit() -> None:
@@ -100,44 +116,46 @@ class Database:
         else:
             raise ValueError(f"unsupported database {self.dialect!r}: use postgresql or sqlite")
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
-        # Reads that need no transaction skip BEGIN and ROLLBACK: two round trips fewer.
-        self._autocommit_sessions = async_sessionmaker(
-            self.engine.execution_options(isolation_level="AUTOCOMMIT"),
-            expire_on_commit=False,
-            autoflush=False,
-        )
+        # On PostgreSQL SQLAlchemy never begins transactions itself (see transaction()).
+        self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, read_only: bool = False) -> AsyncIterator[Transaction]:
         """A transaction that is rolled back unless the caller commits it.
 
         `read_only`: on PostgreSQL each statement runs on its own (autocommit) and sees all
-        that is committed; for readers that need no consistency across statements."""
+        that is committed, which spares BEGIN and ROLLBACK; for readers that need no
+        consistency across statements."""
         async with contextlib.AsyncExitStack() as stack:
             if self._serial is not None:
                 await stack.enter_async_context(self._serial)
             if self.dialect != "postgresql":
                 session = await stack.enter_async_context(self._sessions())
                 try:
-                    yield Transaction(session, None, session.commit)
+                    yield Transaction(lambda: session, None, session.commit)
                 finally:
                     await session.rollback()
                 return
-            # PostgreSQL: the session runs in autocommit mode so that SQLAlchemy never begins a
-            # transaction of its own; the one transaction is begun on the driver connection
+            # PostgreSQL: the connection runs in autocommit mode so that SQLAlchemy never begins
+            # a transaction of its own; the one transaction is begun on the driver connection
             # here, and SQLAlchemy's statements and the driver's both run inside it.
-            session = await stack.enter_async_context(self._autocommit_sessions())
-            connection = await session.connection()
+            connection = await stack.enter_async_context(self._autocommit_engine.connect())
             driver = (await connection.get_raw_connection()).driver_connection
+
+            def open_session() -> AsyncSession:
+                return AsyncSession(bind=connection, expire_on_commit=False, autoflush=False)
+
             if read_only:
-                yield Transaction(session, driver, _nothing_to_commit)
+                transaction = Transaction(open_session, driver, _nothing_to_commit)
+                stack.push_async_callback(transaction.close_session)
+                yield transaction
                 return
             driver_transaction = _DriverTransaction(connection, driver)
             await driver_transaction.start()
-            try:
-                yield Transaction(session, driver, driver_transaction.commit)
-            finally:
-                await driver_transaction.rollback_unless_committed()
+            stack.push_async_callback(driver_transaction.rollback_unless_committed)
+            transaction = Transaction(open_session, driver, driver_transaction.commit)
+            stack.push_async_callback(transaction.close_session)
+            yield transaction
 
     async def ping(self) -> bool:
         """True when the database answers; health checking calls this."""

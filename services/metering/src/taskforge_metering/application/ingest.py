@@ -148,6 +148,8 @@ class GroupCommit:
         return await future
 
     async def _drain(self) -> None:
+        # One turn of the event loop first: requests already received get to join the batch.
+        await asyncio.sleep(0)
         while self._waiting:
             batch = self._waiting[:MAX_BATCH_SIZE]
             del self._waiting[:MAX_BATCH_SIZE]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Collection
-from decimal import Decimal
 
 from taskforge_common.clock import Clock
 from taskforge_common.errors import ResourceExhausted
@@ -24,11 +23,12 @@ class IngestRateLimiter:
         if rate_per_second <= 0:
             raise ValueError("the ingest rate limit must be positive")
         self._clock = clock
-        self._rate = Decimal(rate_per_second)
-        self._burst = Decimal(burst if burst is not None else rate_per_second)
+        # Tokens are a float: they count requests, not money, and this runs on every call.
+        self._rate = float(rate_per_second)
+        self._burst = float(burst if burst is not None else rate_per_second)
         self._max_tracked = max_tracked
         # organisation → (tokens, refilled at); least recently used first.
-        self._buckets: OrderedDict[str, tuple[Decimal, float]] = OrderedDict()
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
     def acquire(self, organization_ids: Collection[str]) -> None:
         """Take one request's token from each organisation's bucket, or none if any is empty."""
@@ -42,11 +42,10 @@ class IngestRateLimiter:
             self._buckets.popitem(last=False)
         if empty:
             raise ResourceExhausted(
-                f"ingest rate limit of {self._rate} requests/s reached for organization "
+                f"ingest rate limit of {self._rate:g} requests/s reached for organization "
                 f"{', '.join(empty)}; retry with backoff"
             )
 
-    def _refill(self, organization_id: str, now: float) -> Decimal:
+    def _refill(self, organization_id: str, now: float) -> float:
         tokens, at = self._buckets.get(organization_id, (self._burst, now))
-        elapsed = Decimal(str(max(0.0, now - at)))
-        return min(self._burst, tokens + elapsed * self._rate)
+        return min(self._burst, tokens + max(0.0, now - at) * self._rate)

@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from taskforge_common.db.engine import Transaction
 from taskforge_common.db.types import decimal_add, decimal_sum
 from taskforge_common.periods import Period
 from taskforge_metering.application.ports import (
@@ -48,14 +49,17 @@ class MeteringRepository:
     """The portable implementation (SQLAlchemy Core), used as is on SQLite.
     `PostgresMeteringRepository` replaces its hot paths with SQL sent straight to asyncpg."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-        self._dialect = session.bind.dialect.name
+    def __init__(self, transaction: Transaction) -> None:
+        self._transaction = transaction
+
+    @property
+    def _session(self) -> AsyncSession:
+        return self._transaction.session
 
     def _insert(self, table: Table) -> Any:
         """INSERT with ON CONFLICT support for the dialect in use."""
-        module = postgresql if self._dialect == "postgresql" else sqlite
-        return module.insert(table)
+        dialect = self._session.bind.dialect.name
+        return (postgresql if dialect == "postgresql" else sqlite).insert(table)
 
     # -- entitlements ---------------------------------------------------------------------
 

@@ -16,8 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from taskforge_common.db.engine import Transaction
 from taskforge_metering.application.ports import (
     CounterKey,
     GaugeChange,
@@ -125,9 +124,11 @@ _ENTITLEMENT_INSTANTS = (
 
 
 class PostgresMeteringRepository(MeteringRepository):
-    def __init__(self, session: AsyncSession, driver: Any) -> None:
-        super().__init__(session)
-        self._driver = driver  # asyncpg.Connection, inside the session's transaction
+    def __init__(self, transaction: Transaction) -> None:
+        super().__init__(transaction)
+        if transaction.driver is None:
+            raise ValueError("PostgresMeteringRepository needs the asyncpg connection")
+        self._driver: Any = transaction.driver  # asyncpg.Connection, inside the transaction
 
     async def get_entitlements(
         self, organization_ids: Collection[str], *, for_update: bool = False

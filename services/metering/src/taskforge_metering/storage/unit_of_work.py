@@ -14,8 +14,8 @@ from taskforge_metering.storage.repository_postgres import PostgresMeteringRepos
 def repository_for(transaction: Transaction) -> MeteringRepository:
     """The PostgreSQL-tuned repository where the asyncpg connection is at hand."""
     if transaction.driver is not None:
-        return PostgresMeteringRepository(transaction.session, transaction.driver)
-    return MeteringRepository(transaction.session)
+        return PostgresMeteringRepository(transaction)
+    return MeteringRepository(transaction)
 
 
 class SqlUnitOfWork:
