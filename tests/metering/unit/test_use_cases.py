@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -22,10 +23,17 @@ from taskforge_common.errors import (
     ResourceExhausted,
 )
 from taskforge_metering.application.caller import Caller
-from taskforge_metering.application.ingest import UsageEventInput
+from taskforge_metering.application.ingest import (
+    GATHER_TURNS,
+    GroupCommit,
+    IndexedEvent,
+    IngestResult,
+    UsageEventInput,
+)
 from taskforge_metering.application.use_cases import UseCases
 from taskforge_metering.domain.entitlements import Entitlements, EntitlementStatus
 from taskforge_metering.domain.meters import UsageType
+from taskforge_metering.domain.usage import UsageEvent, new_usage_event
 from tests.fakes.metering_store import InMemoryDatabase
 
 ORG = "0b6f5d3e-3c55-4a4e-9a8e-7d0e0f7f1a01"
@@ -301,3 +309,78 @@ async def test_a_retry_after_the_period_closed_still_answers_the_original_record
         await uc.ingest.record(event("4", "late-retry", timestamp=at), OPERATOR)
     with pytest.raises(PreconditionFailed, match="closed billing period"):
         await uc.ingest.record(event("3", "never-sent", timestamp=at), OPERATOR)
+
+
+class RecordingWriter:
+    """A GroupCommit write function that records each batch and takes `turns` event-loop turns,
+    like a transaction's round trips."""
+
+    def __init__(self, turns: int = 5) -> None:
+        self.batches: list[list[str]] = []
+        self.turns = turns
+
+    async def __call__(
+        self, take_events: Callable[[], Sequence[IndexedEvent]]
+    ) -> dict[int, IngestResult]:
+        await turns(1)  # BEGIN
+        events = take_events()
+        self.batches.append([event.idempotency_key for _, event in events])
+        await turns(self.turns)
+        return {index: IngestResult() for index, _ in events}
+
+
+async def turns(count: int) -> None:
+    for _ in range(count):
+        await asyncio.sleep(0)
+
+
+def usage_event(key: str) -> UsageEvent:
+    return new_usage_event(
+        organization_id=ORG,
+        usage_type=UsageType.API_CALL,
+        quantity="1",
+        timestamp=None,
+        idempotency_key=key,
+        metadata={},
+        now=datetime(2026, 3, 10, tzinfo=UTC),
+    )
+
+
+async def test_group_commit_gathers_callers_under_load() -> None:
+    writer = RecordingWriter()
+    group = GroupCommit(writer)
+
+    async def straggler(key: str, after_turns: int) -> IngestResult:
+        await turns(after_turns)
+        return await group.submit(usage_event(key))
+
+    # c arrives while the first transaction runs, d and e only after it ended.
+    await asyncio.gather(
+        group.submit(usage_event("a")),
+        group.submit(usage_event("b")),
+        straggler("c", 6),
+        straggler("d", 12),
+        straggler("e", 18),
+    )
+    # Two callers showed load, so the next transaction waited for the stragglers.
+    assert writer.batches == [["a", "b"], ["c", "d", "e"]]
+
+
+async def test_group_commit_never_makes_a_lone_caller_wait() -> None:
+    writer = RecordingWriter()
+    group = GroupCommit(writer)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    clock = asyncio.get_running_loop().create_task(ticker())
+    for key in ("a", "b", "c"):
+        start = ticks
+        await group.submit(usage_event(key))
+        assert ticks - start < GATHER_TURNS  # written at once, not after a gathering pause
+    clock.cancel()
+    assert writer.batches == [["a"], ["b"], ["c"]]
