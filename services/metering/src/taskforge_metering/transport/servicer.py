@@ -63,15 +63,13 @@ class MeteringServicer(metering_service_pb2_grpc.MeteringServiceServicer):
         events = [mappers.usage_event_input(event) for event in request.events]
         results = await self._uc.ingest.record_batch(events, _caller())
         response = pb.RecordUsageBatchResponse()
+        add = response.results.add
         for result in results:
-            item = response.results.add()
             if result.error is not None:
-                item.error_code = status_for(result.error).name
-                item.error_message = result.error.message
+                add(error_code=status_for(result.error).name, error_message=result.error.message)
             else:
                 assert result.record is not None
-                item.record.CopyFrom(mappers.usage_record(result.record))
-                item.duplicate = result.duplicate
+                mappers.fill_usage_record(add(duplicate=result.duplicate).record, result.record)
         return response
 
     @map_errors
@@ -166,7 +164,7 @@ class MeteringServicer(metering_service_pb2_grpc.MeteringServiceServicer):
         return pb.GetUsageSummaryResponse(
             items=[
                 usage_pb2.UsageSummaryItem(
-                    usage_type=mappers.usage_type_name(usage_type),
+                    usage_type=mappers.usage_type_number(usage_type),
                     quantity=mappers.quantity_text(quantity),
                 )
                 for usage_type, quantity in summary.items()
