@@ -90,8 +90,9 @@ async def wait_serving(target: str, process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def metering_service(dsn: str) -> AsyncIterator[ServiceProcess]:
-    """The real service (`python -m taskforge_metering`) on `dsn`, migrated first."""
+async def metering_service(dsn: str, workers: int = 1) -> AsyncIterator[ServiceProcess]:
+    """The real service (`python -m taskforge_metering`) on `dsn`, migrated first, with
+    `workers` server processes on its port."""
     port = free_port()
     env = {
         **os.environ,
@@ -99,6 +100,7 @@ async def metering_service(dsn: str) -> AsyncIterator[ServiceProcess]:
         "TASKFORGE_METERING_PORT": str(port),
         "TASKFORGE_METERING_HOST": "127.0.0.1",
         "TASKFORGE_METERING_INGEST_RATE_PER_SECOND": "1000000",
+        "TASKFORGE_METERING_WORKERS": str(workers),
         "TASKFORGE_AUTH_JWT_SECRET": SECRET,
         "TASKFORGE_LOG_LEVEL": "WARNING",
     }

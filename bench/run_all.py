@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from bench import check_limits, ingest, memory, unary
 
 
 def main() -> None:
-    ingest.report(asyncio.run(ingest.measure(100_000, 4)))
+    ingest.report(asyncio.run(ingest.measure(200_000, 8, os.cpu_count() or 1)))
     print()
     unary.report(asyncio.run(unary.measure(10_000, 32)))
     print()

@@ -57,14 +57,15 @@ async def wait_until_serving(channel: grpc.aio.Channel, process: subprocess.Pope
     pytest.fail("the service never reported SERVING")
 
 
-async def test_service_process_records_checks_and_stops_gracefully(database_url: str) -> None:
-    port = free_port()
+def migrated_service_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
+    """The service's environment, after migrating its database with the documented command."""
     env = {
         **os.environ,
         "TASKFORGE_METERING_DATABASE_URL": database_url,
         "TASKFORGE_METERING_PORT": str(port),
         "TASKFORGE_METERING_HOST": "127.0.0.1",
         "TASKFORGE_AUTH_JWT_SECRET": SECRET,
+        **extra,
     }
     migrate = subprocess.run(
         [sys.executable, "-m", "taskforge_common.db.migrate", "metering"],
@@ -74,14 +75,24 @@ async def test_service_process_records_checks_and_stops_gracefully(database_url:
         check=False,
     )
     assert migrate.returncode == 0, migrate.stderr.decode()
+    return env
+
+
+def admin_metadata() -> tuple[tuple[str, str], ...]:
+    token = issue_token(SECRET, "e2e", [s.value for s in Scope], now=datetime.now(UTC))
+    return (("authorization", f"Bearer {token}"),)
+
+
+async def test_service_process_records_checks_and_stops_gracefully(database_url: str) -> None:
+    port = free_port()
+    env = migrated_service_env(database_url, port)
     process = subprocess.Popen(
         [sys.executable, "-m", "taskforge_metering"], env=env, stderr=subprocess.PIPE
     )
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             await wait_until_serving(channel, process)
-            token = issue_token(SECRET, "e2e", [s.value for s in Scope], now=datetime.now(UTC))
-            metadata = (("authorization", f"Bearer {token}"),)
+            metadata = admin_metadata()
             stub = metering_service_pb2_grpc.MeteringServiceStub(channel)
             org = str(uuid.uuid4())
             await stub.UpsertEntitlements(
@@ -126,3 +137,49 @@ async def test_service_process_records_checks_and_stops_gracefully(database_url:
     assert process.stderr is not None
     logs = process.stderr.read().decode()
     assert SECRET not in logs
+
+
+def process_exists(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def children(pid: int) -> list[int]:
+    found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in found]
+
+
+async def test_worker_processes_share_the_port_and_stop_together() -> None:
+    async with fresh_postgres_database("tf_e2e") as url:
+        port = free_port()
+        env = migrated_service_env(url, port, TASKFORGE_METERING_WORKERS="2")
+        supervisor = subprocess.Popen([sys.executable, "-m", "taskforge_metering"], env=env)
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                await wait_until_serving(channel, supervisor)
+            workers = children(supervisor.pid)
+            assert len(workers) == 2
+            org = str(uuid.uuid4())
+            metadata = admin_metadata()
+            # A connection per call: the kernel spreads them over the workers, and every
+            # worker sees what the others wrote.
+            for n in range(10):
+                async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                    stub = metering_service_pb2_grpc.MeteringServiceStub(channel)
+                    event = usage_pb2.UsageEvent(
+                        organization_id=org,
+                        usage_type=common_pb2.USAGE_TYPE_API_CALL,
+                        quantity="1",
+                        idempotency_key=f"call-{n % 5}",
+                    )
+                    await stub.RecordUsage(pb.RecordUsageRequest(event=event), metadata=metadata)
+                    usage = await stub.GetCurrentUsage(
+                        pb.GetCurrentUsageRequest(organization_id=org), metadata=metadata
+                    )
+                    assert usage.usage.api_calls_made == str(min(n + 1, 5))
+            supervisor.send_signal(signal.SIGTERM)
+            assert supervisor.wait(timeout=30) == 0
+            assert not any(map(process_exists, workers))
+        finally:
+            if supervisor.poll() is None:
+                supervisor.kill()
+                supervisor.wait()

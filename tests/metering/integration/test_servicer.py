@@ -58,6 +58,7 @@ async def start_service(
         host="127.0.0.1",
         port=0,
         database_pool_size=5,
+        workers=1,
         ingest_rate_per_second=ingest_rate_per_second,
         shutdown_grace=timedelta(seconds=1),
         auth=AuthSettings(jwt_secret=SECRET),

@@ -46,6 +46,8 @@ async def start(
         host=settings.host,
         port=settings.port,
         interceptors=[*telemetry.server_interceptors(), auth],
+        # gRPC's default on Linux, stated because worker processes share the port through it.
+        options=[("grpc.so_reuseport", 1)],
     )
 
 

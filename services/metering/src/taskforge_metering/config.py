@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from taskforge_common.config import (
     AuthSettings,
+    ConfigError,
     TelemetrySettings,
     env_duration_seconds,
     env_int,
@@ -16,6 +17,7 @@ from taskforge_common.db.migrate import database_url
 
 SERVICE_NAME = "metering"
 DEFAULT_PORT = 50051
+WORKERS_VARIABLE = "TASKFORGE_METERING_WORKERS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,11 +26,20 @@ class MeteringSettings:
     host: str
     port: int
     database_pool_size: int
+    # Server processes on the port, one per core to use (taskforge_common.workers).
+    workers: int
     # Requests per second per organisation (a batch counts once); a generous default.
     ingest_rate_per_second: int
     shutdown_grace: timedelta
     auth: AuthSettings
     telemetry: TelemetrySettings
+
+    def __post_init__(self) -> None:
+        if self.workers > 1 and self.port == 0:
+            raise ConfigError(
+                f"{WORKERS_VARIABLE} above 1 needs a fixed TASKFORGE_METERING_PORT: with port 0"
+                " every worker would listen on a different port"
+            )
 
     @classmethod
     def from_env(cls) -> MeteringSettings:
@@ -38,6 +49,7 @@ class MeteringSettings:
             host=env_str("TASKFORGE_METERING_HOST", "0.0.0.0"),
             port=env_int("TASKFORGE_METERING_PORT", DEFAULT_PORT, minimum=0, maximum=65535),
             database_pool_size=env_int("TASKFORGE_METERING_DB_POOL_SIZE", 10, minimum=1),
+            workers=env_int(WORKERS_VARIABLE, 1, minimum=1),
             ingest_rate_per_second=env_int(
                 "TASKFORGE_METERING_INGEST_RATE_PER_SECOND", 1000, minimum=1
             ),
