@@ -23,12 +23,14 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.util import greenlet_spawn
 
 
 class Transaction:
     """One open transaction: a SQLAlchemy session and, on PostgreSQL, the asyncpg connection it
     runs on, for hot paths where SQLAlchemy's per-statement work costs more than the query.
-    Both see the same transaction; `commit()` ends it. On PostgreSQL the session is only made
+    Both see the same transaction (read-only ones have none: each statement stands alone);
+    `commit()` ends it. On PostgreSQL the session is only made
     when first used: a transaction that runs on the driver alone never pays for one."""
 
     def __init__(
@@ -136,6 +138,20 @@ class Database:
                 finally:
                     await session.rollback()
                 return
+            if read_only:
+                # Every statement stands alone, so the driver's and a session's need not share
+                # a connection; a bare pooled connection costs half of a SQLAlchemy one to
+                # check out (CheckLimits pays it on every call).
+                pooled = await self.engine.raw_connection()
+                stack.push_async_callback(greenlet_spawn, pooled.close)
+                transaction = Transaction(
+                    lambda: AsyncSession(self._autocommit_engine, expire_on_commit=False),
+                    pooled.driver_connection,
+                    _nothing_to_commit,
+                )
+                stack.push_async_callback(transaction.close_session)
+                yield transaction
+                return
             # PostgreSQL: the connection runs in autocommit mode so that SQLAlchemy never begins
             # a transaction of its own; the one transaction is begun on the driver connection
             # here, and SQLAlchemy's statements and the driver's both run inside it.
@@ -145,11 +161,6 @@ class Database:
             def open_session() -> AsyncSession:
                 return AsyncSession(bind=connection, expire_on_commit=False, autoflush=False)
 
-            if read_only:
-                transaction = Transaction(open_session, driver, _nothing_to_commit)
-                stack.push_async_callback(transaction.close_session)
-                yield transaction
-                return
             driver_transaction = _DriverTransaction(connection, driver)
             await driver_transaction.start()
             stack.push_async_callback(driver_transaction.rollback_unless_committed)
