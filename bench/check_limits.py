@@ -128,7 +128,7 @@ def report(figures: CheckLimitsFigures) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument("--calls", type=int, default=10_000)
     args = parser.parse_args()
     report(asyncio.run(measure(args.calls)))
 

@@ -117,3 +117,32 @@ async def test_a_statement_cut_off_by_cancellation_leaves_no_open_transaction(
     for _ in range(4):
         await insert(database, "next", commit=True)
     assert await names(database) == ["next"] * 4
+
+
+async def backend_pid(database: Database, pause: float = 0) -> int:
+    async with database.transaction(read_only=True) as transaction:
+        assert transaction.driver is not None
+        pid = int(await transaction.driver.fetchval("SELECT pg_backend_pid()"))
+        if pause:
+            await transaction.driver.execute(f"SELECT pg_sleep({pause})")
+        return pid
+
+
+async def test_readers_reuse_connections_up_to_the_pool_size(postgres: Database) -> None:
+    first = await backend_pid(postgres)
+    assert await backend_pid(postgres) == first  # handed back as it was, no reconnect
+    # The fixture's pool size is 2: five concurrent readers share two connections.
+    pids = await asyncio.gather(*(backend_pid(postgres, pause=0.05) for _ in range(5)))
+    assert len(set(pids)) <= 2
+
+
+async def test_a_reader_cut_off_mid_statement_is_not_reused(postgres: Database) -> None:
+    before = await backend_pid(postgres)
+    task = asyncio.create_task(backend_pid(postgres, pause=5))
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    after = await backend_pid(postgres)
+    assert after != before  # the connection that was cut off was terminated
+    assert await names(postgres) == []  # and the next reader works
