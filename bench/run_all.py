@@ -13,7 +13,7 @@ def main() -> None:
     print()
     unary.report(asyncio.run(unary.measure(10_000, 32)))
     print()
-    check_limits.report(asyncio.run(check_limits.measure(10_000)))
+    check_limits.report(asyncio.run(check_limits.measure(5000)))
     print()
     memory.report(asyncio.run(memory.measure(1_000_000)))
 

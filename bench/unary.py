@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import uuid
 from dataclasses import dataclass
 
@@ -69,18 +70,30 @@ async def calls_per_second(
     return len(batch) / watch.seconds
 
 
-async def measure(calls: int, concurrency: int) -> UnaryFigures:
-    async with noop_service() as noop:
+async def measure(calls: int, concurrency: int, rounds: int = 3) -> UnaryFigures:
+    """Both servers run side by side and are measured in alternating rounds; the medians are
+    compared, so a slow spell of the machine does not land on one side only."""
+    record_rates: list[float] = []
+    noop_rates: list[float] = []
+    async with (
+        noop_service() as noop,
+        fresh_database() as dsn,
+        metering_service(dsn) as service,
+    ):
         await calls_per_second(noop.target, requests(500), concurrency)
-        baseline = await calls_per_second(noop.target, requests(calls), concurrency)
-    async with fresh_database() as dsn, metering_service(dsn) as service:
         await calls_per_second(service.target, requests(500), concurrency)
-        rate = await calls_per_second(service.target, requests(calls), concurrency)
-    return UnaryFigures(calls, rate, baseline)
+        for _ in range(rounds):
+            noop_rates.append(await calls_per_second(noop.target, requests(calls), concurrency))
+            record_rates.append(
+                await calls_per_second(service.target, requests(calls), concurrency)
+            )
+    return UnaryFigures(
+        calls * rounds, statistics.median(record_rates), statistics.median(noop_rates)
+    )
 
 
 def report(figures: UnaryFigures) -> None:
-    print(f"unary RecordUsage ({figures.calls:,} calls) on PostgreSQL")
+    print(f"unary RecordUsage ({figures.calls:,} calls, medians of 3 rounds) on PostgreSQL")
     print(f"  RecordUsage:        {figures.record_per_second:10,.0f} calls/s")
     print(f"  baseline no-op:     {figures.noop_per_second:10,.0f} calls/s")
     print(f"  ratio:              {figures.ratio:10.2f}  (target >= 0.5)")
