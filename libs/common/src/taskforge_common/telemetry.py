@@ -121,7 +121,7 @@ class ServerTracingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
     Written for the hot path in place of opentelemetry-instrumentation-grpc's server
     interceptor, which per call parses the peer address three times, copies the metadata
     twice, proxies the servicer context and stores a traceback for every aborted call:
-    measured, about 100 µs of a 550 µs RecordUsage; this one costs ~30 µs.
+    measured, about 100 µs of a 550 µs RecordUsage; this one costs ~40 µs.
     """
 
     def __init__(self, tracer: trace.Tracer) -> None:
