@@ -169,8 +169,16 @@ class Database:
             # No pool_pre_ping: it costs a round trip per checkout (measured 0.4 ms, more than a
             # CheckLimits query). A connection broken by a server restart fails its next call
             # and is discarded by the pool; health checking reports the outage meanwhile.
+            # Autocommit, and nothing to reset on return: SQLAlchemy never begins transactions
+            # here, and every driver transaction is ended or its connection invalidated (see
+            # transaction()).
             self.engine = create_async_engine(
-                url, echo=echo, pool_size=pool_size, max_overflow=pool_size
+                url,
+                echo=echo,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                isolation_level="AUTOCOMMIT",
+                pool_reset_on_return=None,
             )
             self._serial = None
             _, connect_args = self.engine.dialect.create_connect_args(parsed)
@@ -180,8 +188,6 @@ class Database:
         else:
             raise ValueError(f"unsupported database {self.dialect!r}: use postgresql or sqlite")
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
-        # On PostgreSQL SQLAlchemy never begins transactions itself (see transaction()).
-        self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, read_only: bool = False) -> AsyncIterator[Transaction]:
@@ -207,7 +213,7 @@ class Database:
                 assert self._readers is not None
                 driver = await stack.enter_async_context(self._readers.connection())
                 transaction = Transaction(
-                    lambda: AsyncSession(self._autocommit_engine, expire_on_commit=False),
+                    lambda: AsyncSession(self.engine, expire_on_commit=False),
                     driver,
                     _nothing_to_commit,
                 )
@@ -217,7 +223,7 @@ class Database:
             # PostgreSQL: the connection runs in autocommit mode so that SQLAlchemy never begins
             # a transaction of its own; the one transaction is begun on the driver connection
             # here, and SQLAlchemy's statements and the driver's both run inside it.
-            connection = await stack.enter_async_context(self._autocommit_engine.connect())
+            connection = await stack.enter_async_context(self.engine.connect())
             driver = (await connection.get_raw_connection()).driver_connection
 
             def open_session() -> AsyncSession:
