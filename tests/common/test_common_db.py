@@ -8,11 +8,12 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 
 from taskforge_common.db.engine import Database
-from tests.databases import fresh_postgres_database
+from tests.databases import ADMIN_DSN, fresh_postgres_database
 
 
 @contextlib.asynccontextmanager
@@ -146,3 +147,14 @@ async def test_a_reader_cut_off_mid_statement_is_not_reused(postgres: Database) 
     after = await backend_pid(postgres)
     assert after != before  # the connection that was cut off was terminated
     assert await names(postgres) == []  # and the next reader works
+
+
+async def test_a_reader_closed_by_the_server_while_idle_is_replaced(postgres: Database) -> None:
+    idle = await backend_pid(postgres)
+    admin = await asyncpg.connect(ADMIN_DSN)
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", idle)
+    finally:
+        await admin.close()
+    await asyncio.sleep(0.2)  # the client notices the closed socket
+    assert await backend_pid(postgres) != idle

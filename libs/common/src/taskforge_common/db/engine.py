@@ -112,7 +112,7 @@ class _ReaderConnections:
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
         async with self._slots:
-            connection = self._idle.pop() if self._idle else await self._open()
+            connection = await self._checkout()
             try:
                 yield connection
             except BaseException as error:
@@ -126,7 +126,14 @@ class _ReaderConnections:
             else:
                 self._idle.append(connection)
 
-    async def _open(self) -> asyncpg.Connection:
+    async def _checkout(self) -> asyncpg.Connection:
+        """An idle connection, or a new one. Idle ones the server has closed meanwhile (a
+        restart, an idle timeout) are dropped here rather than failing the caller."""
+        while self._idle:
+            connection = self._idle.pop()
+            if not connection.is_closed():
+                return connection
+            connection.terminate()
         return await asyncpg.connect(**self._connect_args)
 
     async def close(self) -> None:
