@@ -158,3 +158,21 @@ async def test_a_reader_closed_by_the_server_while_idle_is_replaced(postgres: Da
         await admin.close()
     await asyncio.sleep(0.2)  # the client notices the closed socket
     assert await backend_pid(postgres) != idle
+
+
+async def test_a_pooled_writer_closed_by_the_server_is_replaced(postgres: Database) -> None:
+    async def writer_pid() -> int:
+        async with postgres.transaction() as transaction:
+            assert transaction.driver is not None
+            return int(await transaction.driver.fetchval("SELECT pg_backend_pid()"))
+
+    pooled = await writer_pid()
+    admin = await asyncpg.connect(ADMIN_DSN)
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pooled)
+    finally:
+        await admin.close()
+    await asyncio.sleep(0.2)
+    assert await writer_pid() != pooled
+    await insert(postgres, "after", commit=True)
+    assert await names(postgres) == ["after"]

@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import event, make_url, text
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -187,6 +188,7 @@ class Database:
                 isolation_level="AUTOCOMMIT",
                 pool_reset_on_return=None,
             )
+            event.listen(self.engine.sync_engine, "checkout", _drop_closed_connection)
             self._serial = None
             _, connect_args = self.engine.dialect.create_connect_args(parsed)
             for option in _SQLALCHEMY_CONNECT_OPTIONS:
@@ -256,6 +258,14 @@ class Database:
         if self._readers is not None:
             await self._readers.close()
         await self.engine.dispose()
+
+
+def _drop_closed_connection(_dbapi: Any, _record: ConnectionPoolEntry, proxy: Any) -> None:
+    """Pool checkout: a connection the server closed while it sat in the pool (a restart, an
+    idle timeout) is replaced at once instead of failing its next statement. asyncpg has
+    noticed the closed socket, so this costs no round trip, unlike pool_pre_ping."""
+    if proxy.driver_connection.is_closed():
+        raise DisconnectionError("the server closed this pooled connection")
 
 
 def _ensure_sqlite_directory(database: str | None) -> None:
