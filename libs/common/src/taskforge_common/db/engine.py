@@ -175,8 +175,8 @@ class Database:
             self._readers: _ReaderConnections | None = None
         elif self.dialect == "postgresql":
             # No pool_pre_ping: it costs a round trip per checkout (measured 0.4 ms, more than a
-            # CheckLimits query). A connection broken by a server restart fails its next call
-            # and is discarded by the pool; health checking reports the outage meanwhile.
+            # CheckLimits query). Connections the server closed are dropped at checkout
+            # (_drop_closed_connection); health checking reports an outage meanwhile.
             # Autocommit, and nothing to reset on return: SQLAlchemy never begins transactions
             # here, and every driver transaction is ended or its connection invalidated (see
             # transaction()).
