@@ -52,9 +52,9 @@ class MeteringServicer(metering_service_pb2_grpc.MeteringServiceServicer):
     ) -> pb.RecordUsageResponse:
         result = await self._uc.ingest.record(mappers.usage_event_input(request.event), _caller())
         assert result.record is not None
-        return pb.RecordUsageResponse(
-            record=mappers.usage_record(result.record), duplicate=result.duplicate
-        )
+        response = pb.RecordUsageResponse(duplicate=result.duplicate)
+        mappers.fill_usage_record(response.record, result.record)
+        return response
 
     @map_errors
     async def RecordUsageBatch(
