@@ -31,8 +31,8 @@ class Transaction:
     """One open transaction: a SQLAlchemy session and, on PostgreSQL, the asyncpg connection it
     runs on, for hot paths where SQLAlchemy's per-statement work costs more than the query.
     Both see the same transaction (read-only ones have none: each statement stands alone);
-    `commit()` ends it. On PostgreSQL the session is only made
-    when first used: a transaction that runs on the driver alone never pays for one."""
+    `commit()` ends it. On PostgreSQL the session is made when first used, so a transaction
+    that runs on the driver alone never pays for one."""
 
     def __init__(
         self,
