@@ -36,7 +36,7 @@ from taskforge_common.grpc.server import (
     serve_until_signal,
     start_server,
 )
-from taskforge_common.telemetry import setup_telemetry
+from taskforge_common.telemetry import Telemetry, setup_telemetry
 
 SERVICE = "taskforge.test.v1.EchoService"
 SECRET = "integration-test-secret-0123456789abcdef"
@@ -449,7 +449,9 @@ async def test_billing_errors_reach_the_caller_with_their_status(
 # --- tracing ----------------------------------------------------------------------------------
 
 
-async def test_trace_context_flows_from_client_to_server(serve: Serve, connect: Connect) -> None:
+async def traced_server(serve: Serve) -> tuple[InMemorySpanExporter, Telemetry, RunningServer]:
+    """An echo server with tracing (spans kept in memory) and authentication, as services
+    run them."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -458,6 +460,11 @@ async def test_trace_context_flows_from_client_to_server(serve: Serve, connect: 
     running = await serve(
         interceptors=[*telemetry.server_interceptors(), AuthInterceptor(verifier, METHOD_SCOPES)]
     )
+    return exporter, telemetry, running
+
+
+async def test_trace_context_flows_from_client_to_server(serve: Serve, connect: Connect) -> None:
+    exporter, telemetry, running = await traced_server(serve)
     channel = connect(running, interceptors=telemetry.client_interceptors(), token_provider=token)
 
     servicer_trace_id = await call(channel, "TraceId")(b"")
@@ -478,14 +485,7 @@ async def test_trace_context_flows_from_client_to_server(serve: Serve, connect: 
 async def test_server_spans_carry_the_final_status_and_only_faults_are_errors(
     serve: Serve, connect: Connect
 ) -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    telemetry = setup_telemetry(TelemetrySettings("test"), tracer_provider=provider)
-    verifier = JwtVerifier(AuthSettings(jwt_secret=SECRET))
-    running = await serve(
-        interceptors=[*telemetry.server_interceptors(), AuthInterceptor(verifier, METHOD_SCOPES)]
-    )
+    exporter, _, running = await traced_server(serve)
     channel = connect(running, token_provider=token)
     fail = call(channel, "Fail")
     assert await call(channel, "Echo")(b"hi") == b"hi"
