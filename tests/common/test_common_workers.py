@@ -9,16 +9,17 @@ import sys
 import time
 from pathlib import Path
 
-# A worker that writes its pid to DIR, then waits for SIGTERM and exits 0 (or exits with CODE
-# at once when CODE is not empty).
+# A worker that writes its pid to DIR, then waits for SIGTERM and exits 0; with a number as
+# CODE it exits with it soon, with "starting" SIGTERM kills it.
 WORKER = """
 import os, signal, sys, time, pathlib
 code = sys.argv[2]
 pathlib.Path(sys.argv[1], str(os.getpid())).touch()
-if code:
+if code.isdigit():
     time.sleep(0.5)
     sys.exit(int(code))
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+if code != "starting":  # a worker still starting up has no handler yet: SIGTERM kills it
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 while True:
     time.sleep(0.05)
 """
@@ -65,6 +66,14 @@ def test_sigterm_reaches_every_worker_and_the_set_exits_cleanly(tmp_path: Path) 
     supervisor = supervise(tmp_path, "", "")
     pids = wait_for_workers(tmp_path, 2)
     assert all(alive(pid) for pid in pids)
+    supervisor.send_signal(signal.SIGTERM)
+    assert supervisor.wait(timeout=10) == 0
+    assert not any(alive(pid) for pid in pids)
+
+
+def test_a_worker_killed_by_the_passed_on_sigterm_still_stops_cleanly(tmp_path: Path) -> None:
+    supervisor = supervise(tmp_path, "", "starting")
+    pids = wait_for_workers(tmp_path, 2)
     supervisor.send_signal(signal.SIGTERM)
     assert supervisor.wait(timeout=10) == 0
     assert not any(alive(pid) for pid in pids)

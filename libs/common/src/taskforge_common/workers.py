@@ -22,7 +22,8 @@ def run_workers(commands: Sequence[Sequence[str]], env: Mapping[str, str]) -> in
     """Run one worker per command (usually copies of one) until they exit; answer the exit
     status.
 
-    SIGTERM and SIGINT are passed on to every worker, which stop gracefully on their own. A
+    SIGTERM and SIGINT are passed on to every worker, which stop gracefully on their own (a
+    worker still starting up dies of the signal itself, which counts as stopping cleanly). A
     worker that exits while nobody asked it to takes the others down with it, and its status
     (1 if it claimed success) is answered: the orchestrator restarts the whole set, and a
     half-alive set never hides behind the survivors' health checks.
@@ -33,8 +34,10 @@ def run_workers(commands: Sequence[Sequence[str]], env: Mapping[str, str]) -> in
     logger.info("started %d workers", len(workers), extra={"pids": [w.pid for w in workers]})
     stopping = False
     status = 0
+    sent: set[int] = set()  # the signals passed on to the workers
 
     def stop_all(signum: int) -> None:
+        sent.add(signum)
         for worker in workers:
             if worker.returncode is None:
                 worker.send_signal(signum)
@@ -58,7 +61,7 @@ def run_workers(commands: Sequence[Sequence[str]], env: Mapping[str, str]) -> in
                 stopping = True
                 status = code or 1
                 stop_all(signal.SIGTERM)
-            elif code != 0 and status == 0:
+            elif code != 0 and status == 0 and -worker.returncode not in sent:
                 status = code
     finally:
         for signum, handler in previous.items():
