@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from taskforge_common.db.engine import Database
+from taskforge_common.errors import Unavailable
 from tests.databases import ADMIN_DSN, fresh_postgres_database
 
 
@@ -176,3 +178,31 @@ async def test_a_pooled_writer_closed_by_the_server_is_replaced(postgres: Databa
     assert await writer_pid() != pooled
     await insert(postgres, "after", commit=True)
     assert await names(postgres) == ["after"]
+
+
+@pytest.mark.parametrize("read_only", [True, False], ids=["reader", "writer"])
+async def test_an_unreachable_database_raises_unavailable(read_only: bool) -> None:
+    with socket.socket() as probe:  # a port nothing listens on once the probe is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    database = Database(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/nowhere")
+
+    async def open_one() -> None:
+        async with database.transaction(read_only=read_only):
+            pass
+
+    try:
+        with pytest.raises(Unavailable, match="retry with backoff"):
+            await open_one()
+    finally:
+        await database.dispose()
+
+
+async def test_other_errors_pass_through_unchanged(postgres: Database) -> None:
+    async def query_a_missing_table() -> None:
+        async with postgres.transaction(read_only=True) as transaction:
+            assert transaction.driver is not None
+            await transaction.driver.fetch("SELECT * FROM no_such_table")
+
+    with pytest.raises(asyncpg.exceptions.UndefinedTableError):
+        await query_a_missing_table()

@@ -3,11 +3,12 @@ authorization, tenant isolation, and the status of every bad-input class (SPEC Â
 
 from __future__ import annotations
 
+import socket
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 import grpc
 import pytest
@@ -504,3 +505,30 @@ async def test_ingest_rate_limit_is_resource_exhausted(
             await stub.RecordUsage(pb.RecordUsageRequest(event=usage_event()), metadata=metadata)
     finally:
         await running.stop(0)
+
+
+async def test_an_unreachable_database_is_unavailable_not_internal(clock: ManualClock) -> None:
+    with socket.socket() as probe:  # a port nothing listens on once the probe is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    database = Database(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/nowhere")
+    running = await start_service(database, clock)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            client = Client(metering_service_pb2_grpc.MeteringServiceStub(channel), clock)
+            calls: list[Awaitable[Any]] = [
+                client.stub.RecordUsage(
+                    pb.RecordUsageRequest(event=usage_event()), metadata=client.auth()
+                ),
+                client.stub.CheckLimits(
+                    pb.CheckLimitsRequest(organization_id=ORG), metadata=client.auth()
+                ),
+            ]
+            for call in calls:
+                with pytest.raises(grpc.aio.AioRpcError) as raised:
+                    await call
+                assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+                assert "retry" in (raised.value.details() or "")
+    finally:
+        await running.stop(0)
+        await database.dispose()

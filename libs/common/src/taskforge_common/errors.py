@@ -57,3 +57,9 @@ class ResourceExhausted(BillingError):
     """A rate limit was hit."""
 
     status = "RESOURCE_EXHAUSTED"
+
+
+class Unavailable(BillingError):
+    """A dependency (the database) cannot be reached right now; retrying later may succeed."""
+
+    status = "UNAVAILABLE"

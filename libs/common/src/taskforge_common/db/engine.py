@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
@@ -16,6 +17,7 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import event, make_url, text
+from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -25,6 +27,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from taskforge_common.errors import Unavailable
+
+logger = logging.getLogger(__name__)
 
 
 class Transaction:
@@ -204,7 +210,22 @@ class Database:
 
         `read_only`: on PostgreSQL each statement runs on its own (autocommit) and sees all
         that is committed, which spares BEGIN and ROLLBACK; for readers that need no
-        consistency across statements."""
+        consistency across statements.
+
+        A database that cannot be reached (refused or lost connections, a server shutting
+        down, no connection free in time) raises `Unavailable`, which callers answer as
+        UNAVAILABLE: retryable, unlike the INTERNAL of an unexpected error."""
+        try:
+            async with self._transaction(read_only) as transaction:
+                yield transaction
+        except Exception as error:
+            if not _is_unreachable(error):
+                raise
+            logger.warning("database unavailable: %s", type(error).__name__)
+            raise Unavailable("the database is unavailable; retry with backoff") from error
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self, read_only: bool) -> AsyncIterator[Transaction]:
         async with contextlib.AsyncExitStack() as stack:
             if self._serial is not None:
                 await stack.enter_async_context(self._serial)
@@ -258,6 +279,33 @@ class Database:
         if self._readers is not None:
             await self._readers.close()
         await self.engine.dispose()
+
+
+# Errors meaning "the database cannot be reached now", as raised by asyncpg, the OS and
+# SQLAlchemy's pool; SQLAlchemy wraps driver errors, so their causes are looked at too.
+_UNREACHABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    sqlalchemy_exc.TimeoutError,
+)
+
+
+def _is_unreachable(error: BaseException) -> bool:
+    seen: BaseException | None = error
+    for _ in range(4):  # the error, and the driver errors it wraps
+        if seen is None:
+            return False
+        if isinstance(seen, _UNREACHABLE):
+            return True
+        if isinstance(seen, sqlalchemy_exc.DBAPIError) and seen.connection_invalidated:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _drop_closed_connection(_dbapi: Any, _record: ConnectionPoolEntry, proxy: Any) -> None:
