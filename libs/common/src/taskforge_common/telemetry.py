@@ -144,28 +144,17 @@ class ServerTracingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
         parent = _remote_context(handler_call_details.invocation_metadata)
         tracer = self._tracer
 
-        def start() -> tuple[trace.Span, Token[context_api.Context]]:
-            span = tracer.start_span(
-                method, context=parent, kind=trace.SpanKind.SERVER, attributes=attributes
-            )
-            return span, context_api.attach(trace.set_span_in_context(span))
+        def span(context: Any) -> _CallSpan:
+            return _CallSpan(tracer, method, parent, attributes, context)
 
         if handler.response_streaming:
             assert not handler.request_streaming, "no streaming-request RPCs are traced"
             behavior = handler.unary_stream
 
             async def traced_stream(request: Any, context: Any) -> AsyncIterator[Any]:
-                span, token = start()
-                try:
+                with span(context):
                     async for response in behavior(request, context):
                         yield response
-                except BaseException as error:
-                    _end(span, context, error)
-                    raise
-                else:
-                    _end(span, context, None)
-                finally:
-                    context_api.detach(token)
 
             return grpc.unary_stream_rpc_method_handler(
                 traced_stream,
@@ -175,23 +164,45 @@ class ServerTracingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
         behavior = handler.unary_unary
 
         async def traced(request: Any, context: Any) -> Any:
-            span, token = start()
-            try:
-                response = await behavior(request, context)
-            except BaseException as error:
-                _end(span, context, error)
-                raise
-            else:
-                _end(span, context, None)
-                return response
-            finally:
-                context_api.detach(token)
+            with span(context):
+                return await behavior(request, context)
 
         return grpc.unary_unary_rpc_method_handler(
             traced,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+class _CallSpan:
+    """The SERVER span of one call, current while the call runs, ended with its final status.
+    A class rather than a generator-based context manager: it runs on every call."""
+
+    __slots__ = ("_context", "_span", "_token")
+
+    def __init__(
+        self,
+        tracer: trace.Tracer,
+        method: str,
+        parent: context_api.Context | None,
+        attributes: dict[str, str],
+        context: Any,
+    ) -> None:
+        self._context = context
+        self._span = tracer.start_span(
+            method, context=parent, kind=trace.SpanKind.SERVER, attributes=attributes
+        )
+        self._token: Token[context_api.Context] | None = None
+
+    def __enter__(self) -> None:
+        self._token = context_api.attach(trace.set_span_in_context(self._span))
+
+    def __exit__(self, _type: object, error: BaseException | None, _traceback: object) -> None:
+        try:
+            _end(self._span, self._context, error)
+        finally:
+            assert self._token is not None
+            context_api.detach(self._token)
 
 
 _UNKNOWN: Any = object()
