@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import (
@@ -471,7 +472,8 @@ def entitlements_from_row(row: Any) -> Entitlements:
         period_anchor=row["period_anchor"],
         current_period_start=row["current_period_start"],
         current_period_end=row["current_period_end"],
-        limits={UsageType(k): Decimal(v) for k, v in row["limits"].items()},
+        # Read-only: a parsed value may be shared (see repository_postgres).
+        limits=MappingProxyType({UsageType(k): Decimal(v) for k, v in row["limits"].items()}),
         usage_closed_before=row["usage_closed_before"],
     )
 

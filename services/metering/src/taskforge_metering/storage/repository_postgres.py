@@ -9,6 +9,7 @@ row or a multi-row VALUES that PostgreSQL re-plans for every batch size.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -239,6 +240,10 @@ class PostgresMeteringRepository(MeteringRepository):
         await self._driver.execute("SELECT pg_advisory_xact_lock($1)", key)
 
 
+# Every RecordUsage transaction and CheckLimits call reads an organisation's entitlements, and
+# they change rarely: the parsed value is reused while the stored row is the same text (any
+# change to the row is a new key), which spares ~35 µs of parsing per read.
+@functools.lru_cache(maxsize=4096)
 def _entitlements_from_json(document: str) -> Entitlements:
     """An entitlements row from row_to_json: instants arrive as ISO text."""
     row: dict[str, Any] = json.loads(document)

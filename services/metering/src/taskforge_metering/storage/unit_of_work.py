@@ -22,14 +22,13 @@ class SqlUnitOfWork:
     def __init__(self, database: Database, *, read_only: bool = False) -> None:
         self._database = database
         self._read_only = read_only
-        self._stack = contextlib.AsyncExitStack()
+        self._scope: contextlib.AbstractAsyncContextManager[Transaction] | None = None
         self._transaction: Transaction | None = None
         self._repository: MeteringRepository | None = None
 
     async def __aenter__(self) -> Self:
-        self._transaction = await self._stack.enter_async_context(
-            self._database.transaction(read_only=self._read_only)
-        )
+        self._scope = self._database.transaction(read_only=self._read_only)
+        self._transaction = await self._scope.__aenter__()
         self._repository = repository_for(self._transaction)
         return self
 
@@ -44,7 +43,8 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        await self._stack.__aexit__(exc_type, exc, traceback)
+        assert self._scope is not None
+        await self._scope.__aexit__(exc_type, exc, traceback)
 
     async def commit(self) -> None:
         assert self._transaction is not None, "commit() outside `async with`"
