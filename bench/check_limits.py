@@ -1,15 +1,27 @@
 """CheckLimits latency p50/p99 at concurrency 1 and 16, against a no-op grpc.aio call in the
 same run. Targets (issue 2): p99 at most 2x the no-op's at concurrency 1; at most 5 ms at 16.
+
+`--client grpc` (the default) calls through grpc.aio from this process. `--client h2load` sends
+the same calls with h2load (Debian's nghttp2-client), a load generator in C that needs a small
+fraction of the CPU per call: on a machine whose cores the client shares with the servers and
+PostgreSQL, it shows how much of the latency the Python client itself causes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import re
+import shutil
 import statistics
+import struct
+import subprocess
+import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 
@@ -21,6 +33,7 @@ from bench.harness import (
     percentile,
     stub,
 )
+from bench.noop_server import SERVICE
 from taskforge.common.v1 import common_pb2
 from taskforge.metering.v1 import metering_service_pb2 as pb
 from taskforge.metering.v1 import usage_pb2
@@ -55,6 +68,59 @@ async def latencies(
     async with grpc.aio.insecure_channel(target) as channel:
         await asyncio.gather(*(caller(channel) for _ in range(concurrency)))
     return Latency(percentile(samples, 0.5), percentile(samples, 0.99))
+
+
+class H2load:
+    """CheckLimits calls sent by h2load over one HTTP/2 connection (as a gRPC channel carries
+    them), `concurrency` streams at a time; latencies from its per-request log. Every answer
+    is checked: HTTP 200 and exactly the expected response message (an error would come as
+    trailers without one)."""
+
+    def __init__(self, executable: str) -> None:
+        self._executable = executable
+
+    async def __call__(
+        self, target: str, request: pb.CheckLimitsRequest, calls: int, concurrency: int
+    ) -> Latency:
+        async with grpc.aio.insecure_channel(target) as channel:
+            expected = await stub(channel).CheckLimits(
+                request, metadata=admin_metadata(), timeout=10
+            )
+        with tempfile.TemporaryDirectory() as scratch:
+            body, log = Path(scratch) / "request", Path(scratch) / "log"
+            body.write_bytes(_grpc_frame(request.SerializeToString()))
+            output = await asyncio.to_thread(
+                subprocess.run,
+                [
+                    self._executable,
+                    f"--requests={calls}",
+                    "--clients=1",
+                    f"--max-concurrent-streams={concurrency}",
+                    f"--data={body}",
+                    f"--log-file={log}",
+                    "--header=content-type: application/grpc",
+                    "--header=te: trailers",
+                    f"--header=authorization: {dict(admin_metadata())['authorization']}",
+                    f"http://{target}/{SERVICE}/CheckLimits",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            rows = [line.split() for line in log.read_text().splitlines()]
+        answered = len(_grpc_frame(expected.SerializeToString())) * calls
+        data = re.search(r"\((\d+)\) data", output.stdout)
+        if len(rows) != calls or any(row[1] != "200" for row in rows):
+            raise RuntimeError(f"h2load: not every call answered 200\n{output.stdout}")
+        if data is None or int(data.group(1)) != answered:
+            raise RuntimeError(f"h2load: answers other than expected\n{output.stdout}")
+        samples = [int(row[2]) / 1000 for row in rows]  # µs from request to response end
+        return Latency(percentile(samples, 0.5), percentile(samples, 0.99))
+
+
+def _grpc_frame(message: bytes) -> bytes:
+    """gRPC's length-prefixed message: not compressed, 4-byte big-endian length."""
+    return struct.pack(">BI", 0, len(message)) + message
 
 
 async def prepare(target: str) -> pb.CheckLimitsRequest:
@@ -97,7 +163,12 @@ async def prepare(target: str) -> pb.CheckLimitsRequest:
     )
 
 
-async def measure(calls: int, rounds: int = 3) -> CheckLimitsFigures:
+LatencyProbe = Callable[[str, pb.CheckLimitsRequest, int, int], Awaitable[Latency]]
+
+
+async def measure(
+    calls: int, rounds: int = 3, probe: LatencyProbe = latencies
+) -> CheckLimitsFigures:
     """Both servers run side by side and are measured in alternating rounds; the median round
     of each counts, so a slow spell of the machine does not land on one side only."""
     samples: dict[str, dict[int, list[Latency]]] = {
@@ -111,15 +182,15 @@ async def measure(calls: int, rounds: int = 3) -> CheckLimitsFigures:
     ):
         noop_request = pb.CheckLimitsRequest(organization_id=str(uuid.uuid4()))
         check_request = await prepare(service.target)
-        await latencies(noop.target, noop_request, 300, 1)
-        await latencies(service.target, check_request, 300, 1)
+        await probe(noop.target, noop_request, 300, 1)
+        await probe(service.target, check_request, 300, 1)
         for _ in range(rounds):
             for concurrency in (1, 16):
                 samples["noop"][concurrency].append(
-                    await latencies(noop.target, noop_request, calls, concurrency)
+                    await probe(noop.target, noop_request, calls, concurrency)
                 )
                 samples["check"][concurrency].append(
-                    await latencies(service.target, check_request, calls, concurrency)
+                    await probe(service.target, check_request, calls, concurrency)
                 )
     return CheckLimitsFigures(
         check={c: _median(rounds_) for c, rounds_ in samples["check"].items()},
@@ -133,8 +204,8 @@ def _median(rounds: list[Latency]) -> Latency:
     )
 
 
-def report(figures: CheckLimitsFigures) -> None:
-    print("CheckLimits latency on PostgreSQL (ms, medians of 3 rounds)")
+def report(figures: CheckLimitsFigures, client: str = "grpc.aio") -> None:
+    print(f"CheckLimits latency on PostgreSQL (ms, medians of 3 rounds, {client} client)")
     for concurrency in (1, 16):
         check, noop = figures.check[concurrency], figures.noop[concurrency]
         print(
@@ -149,8 +220,15 @@ def report(figures: CheckLimitsFigures) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=5000)
+    parser.add_argument("--client", choices=("grpc", "h2load"), default="grpc")
     args = parser.parse_args()
-    report(asyncio.run(measure(args.calls)))
+    if args.client == "grpc":
+        report(asyncio.run(measure(args.calls)))
+        return
+    executable = shutil.which("h2load")
+    if executable is None:
+        parser.error("h2load is not installed (Debian: apt-get install nghttp2-client)")
+    report(asyncio.run(measure(args.calls, probe=H2load(executable))), "h2load")
 
 
 if __name__ == "__main__":
