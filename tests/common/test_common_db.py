@@ -198,6 +198,28 @@ async def test_an_unreachable_database_raises_unavailable(read_only: bool) -> No
         await database.dispose()
 
 
+@pytest.mark.parametrize("read_only", [True, False], ids=["reader", "writer"])
+async def test_a_connection_lost_mid_statement_raises_unavailable(
+    postgres: Database, read_only: bool
+) -> None:
+    async def sleep_on_a_connection(started: asyncio.Future[int]) -> None:
+        async with postgres.transaction(read_only=read_only) as transaction:
+            assert transaction.driver is not None
+            started.set_result(int(await transaction.driver.fetchval("SELECT pg_backend_pid()")))
+            await transaction.driver.execute("SELECT pg_sleep(5)")
+
+    started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    sleeper = asyncio.create_task(sleep_on_a_connection(started))
+    admin = await asyncpg.connect(ADMIN_DSN)
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", await started)
+    finally:
+        await admin.close()
+    with pytest.raises(Unavailable, match="retry with backoff"):
+        await sleeper
+    assert await names(postgres) == []  # the next transaction gets a working connection
+
+
 async def test_other_errors_pass_through_unchanged(postgres: Database) -> None:
     async def query_a_missing_table() -> None:
         async with postgres.transaction(read_only=True) as transaction:
