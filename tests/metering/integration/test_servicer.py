@@ -97,7 +97,9 @@ def usage_event(
     )
 
 
-async def grant(client: Client, organization_id: str = ORG, **limits: str) -> None:
+async def grant(
+    client: Client, organization_id: str = ORG, version: int = 1, **limits: str
+) -> None:
     await client.stub.UpsertEntitlements(
         pb.UpsertEntitlementsRequest(
             organization_id=organization_id,
@@ -113,7 +115,7 @@ async def grant(client: Client, organization_id: str = ORG, **limits: str) -> No
                     )
                     for k, v in limits.items()
                 ],
-                version=1,
+                version=version,
             ),
         ),
         metadata=client.auth(),
@@ -359,6 +361,18 @@ async def test_older_entitlements_are_ignored(client: Client) -> None:
         pb.CheckLimitsRequest(organization_id=ORG), metadata=client.auth()
     )
     assert check.reason == "payment overdue"
+
+
+async def test_changed_entitlements_apply_to_the_next_check(client: Client) -> None:
+    # On PostgreSQL parsed entitlements are reused between reads: a change must still show.
+    request = pb.CheckLimitsRequest(
+        organization_id=ORG, usage_type=common_pb2.USAGE_TYPE_JOB_EXECUTION
+    )
+    await grant(client, job_execution="10")
+    before = await client.stub.CheckLimits(request, metadata=client.auth())
+    await grant(client, version=2, job_execution="20")
+    after = await client.stub.CheckLimits(request, metadata=client.auth())
+    assert (before.limits[0].limit, after.limits[0].limit) == ("10", "20")
 
 
 # -- authentication and authorisation -----------------------------------------------------
