@@ -82,10 +82,9 @@ class H2load:
     async def __call__(
         self, target: str, request: pb.CheckLimitsRequest, calls: int, concurrency: int
     ) -> Latency:
+        metadata = admin_metadata()
         async with grpc.aio.insecure_channel(target) as channel:
-            expected = await stub(channel).CheckLimits(
-                request, metadata=admin_metadata(), timeout=10
-            )
+            expected = await stub(channel).CheckLimits(request, metadata=metadata, timeout=10)
         with tempfile.TemporaryDirectory() as scratch:
             body, log = Path(scratch) / "request", Path(scratch) / "log"
             body.write_bytes(_grpc_frame(request.SerializeToString()))
@@ -100,7 +99,7 @@ class H2load:
                     f"--log-file={log}",
                     "--header=content-type: application/grpc",
                     "--header=te: trailers",
-                    f"--header=authorization: {dict(admin_metadata())['authorization']}",
+                    f"--header=authorization: {dict(metadata)['authorization']}",
                     f"http://{target}/{SERVICE}/CheckLimits",
                 ],
                 capture_output=True,

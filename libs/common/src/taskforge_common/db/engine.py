@@ -228,7 +228,7 @@ class Database:
             # (_drop_closed_connection); health checking reports an outage meanwhile.
             # Autocommit, and nothing to reset on return: SQLAlchemy never begins transactions
             # here, and every driver transaction is ended or its connection invalidated (see
-            # transaction()).
+            # _DriverTransaction).
             self.engine = create_async_engine(
                 url,
                 echo=echo,
