@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any, cast
 
 import grpc
@@ -52,9 +53,15 @@ def billing_errors() -> list[type[BillingError]]:
     return found
 
 
+def make(error_type: type[BillingError], message: str) -> BillingError:
+    if error_type is errors.ResourceExhausted:
+        return errors.ResourceExhausted(message, retry_after=timedelta(seconds=1))
+    return error_type(message)
+
+
 @pytest.mark.parametrize("error_type", billing_errors(), ids=lambda error: error.__name__)
 def test_status_for_every_billing_error(error_type: type[BillingError]) -> None:
-    assert status_for(error_type("x")) is grpc.StatusCode[error_type.status]
+    assert status_for(make(error_type, "x")) is grpc.StatusCode[error_type.status]
 
 
 def test_status_for_known_errors() -> None:
@@ -75,7 +82,7 @@ async def test_billing_errors_abort_with_their_status_and_message(
 ) -> None:
     recorder, ctx = context()
     with pytest.raises(AbortCalled):
-        await Servicer(error_type("invoice 42 is not open")).Get("abc", ctx)
+        await Servicer(make(error_type, "invoice 42 is not open")).Get("abc", ctx)
     assert recorder.aborted == (grpc.StatusCode[error_type.status], "invoice 42 is not open")
 
 

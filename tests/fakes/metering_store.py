@@ -192,8 +192,15 @@ class InMemoryMeteringStore:
     async def lock_limit(self, organization_id: str, usage_type: UsageType) -> None:
         """Nothing to do: the fake's transactions do not interleave within an await-free body."""
 
-    async def insert_reservation(self, reservation: Reservation) -> None:
-        self.state.reservations[reservation.id] = reservation
+    async def insert_reservation(self, reservation: Reservation) -> bool:
+        taken = any(
+            (r.organization_id, r.idempotency_key)
+            == (reservation.organization_id, reservation.idempotency_key)
+            for r in self.state.reservations.values()
+        )
+        if not taken:
+            self.state.reservations[reservation.id] = reservation
+        return not taken
 
     async def get_reservation(
         self, reservation_id: str, *, for_update: bool = False

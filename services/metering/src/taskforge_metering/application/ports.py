@@ -149,7 +149,9 @@ class MeteringStore(Protocol):
 
     async def lock_limit(self, organization_id: str, usage_type: UsageType) -> None: ...
 
-    async def insert_reservation(self, reservation: Reservation) -> None: ...
+    async def insert_reservation(self, reservation: Reservation) -> bool:
+        """False, inserting nothing, when the (organisation, idempotency key) is taken."""
+        ...
 
     async def get_reservation(
         self, reservation_id: str, *, for_update: bool = False

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Collection
+from datetime import timedelta
 
 from taskforge_common.clock import Clock
 from taskforge_common.errors import ResourceExhausted
@@ -43,7 +44,9 @@ class IngestRateLimiter:
         if empty:
             raise ResourceExhausted(
                 f"ingest rate limit of {self._rate:g} requests/s reached for organization "
-                f"{', '.join(empty)}; retry with backoff"
+                f"{', '.join(empty)}; retry with backoff",
+                # The first token of an empty bucket is back after 1/rate seconds.
+                retry_after=timedelta(seconds=1 / self._rate),
             )
 
     def _refill(self, organization_id: str, now: float) -> float:

@@ -80,11 +80,7 @@ class Reservations:
             status = status_of(granted, snapshot, usage_type)
             earlier = await store.get_reservation_by_key(org, key)
             if earlier is not None:
-                if earlier.fingerprint != fingerprint:
-                    raise AlreadyExists(
-                        f"idempotency_key {key!r} was already used for a different reservation"
-                    )
-                return ReservationOutcome(LimitDecision(True, "", (status,)), earlier, status)
+                return _replayed(earlier, fingerprint, status)
             decision = check_one(granted, status, amount)
             if not decision.allowed:
                 return ReservationOutcome(decision, None, status)
@@ -100,7 +96,12 @@ class Reservations:
                 expires_at=now + lifetime,
                 created_at=now,
             )
-            await store.insert_reservation(reservation)
+            if not await store.insert_reservation(reservation):
+                # A concurrent call with the same key (another usage type, so another lock)
+                # stored its reservation first: that one decides.
+                stored = await store.get_reservation_by_key(org, key)
+                assert stored is not None, "a conflicting reservation is committed"
+                return _replayed(stored, fingerprint, status)
             await uow.commit()
         held = LimitStatus(usage_type, status.limit, status.current, status.reserved + amount)
         return ReservationOutcome(decision, reservation, held)
@@ -149,6 +150,17 @@ class Reservations:
             if reservation.status == ACTIVE:
                 await uow.store.set_reservation_status(rid, RELEASED)
                 await uow.commit()
+
+
+def _replayed(earlier: Reservation, fingerprint: str, status: LimitStatus) -> ReservationOutcome:
+    """A retried reserve: the original reservation for the same payload, else a conflict."""
+    if earlier.fingerprint != fingerprint:
+        raise AlreadyExists(
+            f"idempotency_key {earlier.idempotency_key!r} was already used for a different "
+            "reservation",
+            field="idempotency_key",
+        )
+    return ReservationOutcome(LimitDecision(True, "", (status,)), earlier, status)
 
 
 async def _get_for_update(uow: UnitOfWork, reservation_id: str, caller: Caller) -> Reservation:

@@ -291,8 +291,16 @@ class MeteringRepository:
 
     # -- reservations ---------------------------------------------------------------------
 
-    async def insert_reservation(self, reservation: Reservation) -> None:
-        await self._session.execute(t.reservations.insert().values(_reservation_row(reservation)))
+    async def insert_reservation(self, reservation: Reservation) -> bool:
+        """Insert unless the organisation already has a reservation with its idempotency key
+        (a concurrent call may have stored it since it was looked up); answer whether it was."""
+        statement = (
+            self._insert(t.reservations)
+            .values(_reservation_row(reservation))
+            .on_conflict_do_nothing(index_elements=["organization_id", "idempotency_key"])
+            .returning(t.reservations.c.id)
+        )
+        return (await self._session.execute(statement)).first() is not None
 
     async def get_reservation(
         self, reservation_id: str, *, for_update: bool = False
