@@ -1,17 +1,19 @@
-"""Database.transaction on PostgreSQL and SQLite: rolled back unless committed, and on
-PostgreSQL one transaction shared by the SQLAlchemy session and the asyncpg connection."""
+"""Database.transaction on PostgreSQL and SQLite: rolled back unless committed, ORM and Core
+writes committed together, and on PostgreSQL one transaction shared by the SQLAlchemy session
+and the asyncpg connection."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import asyncpg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, String, select, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from taskforge_common.db.engine import Database
 from taskforge_common.errors import Unavailable
@@ -50,6 +52,37 @@ async def _create_table(database: Database) -> None:
         await transaction.commit()
 
 
+class _TestBase(DeclarativeBase):
+    pass
+
+
+class Note(_TestBase):
+    """A mapped class on a table of these tests alone."""
+
+    __tablename__ = "test_notes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    body: Mapped[str] = mapped_column(String(20))
+
+
+async def _run_ddl(database: Database, ddl: Callable[[Connection], None]) -> None:
+    async with database.transaction() as transaction:
+        await transaction.session.run_sync(lambda session: ddl(session.connection()))
+        await transaction.commit()
+
+
+@pytest.fixture
+async def with_notes(database: Database) -> AsyncIterator[Database]:
+    """`database` with the `test_notes` table of `Note`."""
+    await _run_ddl(database, _TestBase.metadata.create_all)
+    yield database
+    await _run_ddl(database, _TestBase.metadata.drop_all)
+
+
+async def note_bodies(database: Database) -> list[str]:
+    async with database.transaction() as transaction:
+        return list(await transaction.session.scalars(select(Note.body).order_by(Note.id)))
+
+
 async def names(database: Database) -> list[str]:
     async with database.transaction(read_only=True) as transaction:
         rows = await transaction.session.execute(text("SELECT name FROM items ORDER BY name"))
@@ -80,6 +113,24 @@ async def test_an_error_rolls_everything_back(database: Database) -> None:
     with pytest.raises(RuntimeError):
         await fail_halfway()
     assert await names(database) == []
+
+
+async def test_orm_and_core_writes_are_committed_together(with_notes: Database) -> None:
+    database = with_notes
+    async with database.transaction() as transaction:
+        transaction.session.add(Note(id=1, body="orm"))
+        await transaction.session.execute(text("INSERT INTO items VALUES ('core')"))
+        await transaction.commit()
+    assert await note_bodies(database) == ["orm"]
+    assert await names(database) == ["core"]
+
+
+async def test_an_uncommitted_orm_write_leaves_nothing(with_notes: Database) -> None:
+    database = with_notes
+    async with database.transaction() as transaction:
+        transaction.session.add(Note(id=1, body="orm"))
+        await transaction.session.flush()  # sent to the database, then rolled back
+    assert await note_bodies(database) == []
 
 
 async def test_driver_and_session_share_one_transaction_on_postgresql(postgres: Database) -> None:

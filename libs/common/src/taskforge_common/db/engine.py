@@ -49,13 +49,20 @@ class Transaction:
         self._open_session = open_session
         self._session: AsyncSession | None = None
         self.driver = driver  # asyncpg.Connection on PostgreSQL, None on SQLite
-        self.commit = commit
+        self._commit = commit
 
     @property
     def session(self) -> AsyncSession:
         if self._session is None:
             self._session = self._open_session()
         return self._session
+
+    async def commit(self) -> None:
+        # Sessions do not autoflush, and on PostgreSQL the commit is the driver's, which knows
+        # nothing of the session: pending ORM changes are sent first or they are lost.
+        if self._session is not None:
+            await self._session.flush()
+        await self._commit()
 
     async def close_session(self) -> None:
         if self._session is not None:
