@@ -44,8 +44,9 @@ lint: setup
 test: lint
 	$(BIN)/python -m pytest
 
+## Every benchmark; installs h2load (Debian's nghttp2-client) when missing, or says why not.
 bench: setup
-	$(BIN)/python -m bench.run_all
+	$(BIN)/python -m bench.run_all --install-h2load
 
 clean:
 	rm -rf $(VENV) node_modules var .mypy_cache .ruff_cache .pytest_cache

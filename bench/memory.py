@@ -9,6 +9,9 @@ from dataclasses import dataclass
 
 from bench.harness import fresh_database, metering_service
 from bench.ingest import build_batches, ingest_rate
+from bench.summary import NO_RATIO, Row
+
+LIMIT_MB = 200  # decimal megabytes; RSS is read in MiB
 
 
 @dataclass
@@ -28,10 +31,25 @@ async def measure(events: int) -> MemoryFigures:
         return MemoryFigures(events, idle, service.peak_rss_mb())
 
 
+def rows(figures: MemoryFigures) -> list[Row]:
+    return [
+        Row(
+            f"memory: peak RSS after {figures.events:,} events",
+            f"{figures.peak_mb:.1f} MiB",
+            f"idle after startup: {figures.idle_mb:.1f} MiB",
+            NO_RATIO,
+            f"≤ {LIMIT_MB} MB",
+            figures.peak_mb * 2**20 <= LIMIT_MB * 10**6,
+        )
+    ]
+
+
 def report(figures: MemoryFigures) -> None:
     print(f"metering process memory after {figures.events:,} events on PostgreSQL")
     print(f"  idle after startup: {figures.idle_mb:8.1f} MiB")
-    print(f"  peak RSS:           {figures.peak_mb:8.1f} MiB  (target <= 200 MB)")
+    print(f"  peak RSS:           {figures.peak_mb:8.1f} MiB")
+    for row in rows(figures):
+        print(f"  {row.verdict()}")
 
 
 def main() -> None:

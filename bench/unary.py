@@ -22,14 +22,18 @@ from bench.harness import (
     noop_service,
     stub,
 )
+from bench.summary import Row
 from taskforge.common.v1 import common_pb2
 from taskforge.metering.v1 import metering_service_pb2 as pb
 from taskforge.metering.v1 import usage_pb2
+
+RATIO_TARGET = 0.5
 
 
 @dataclass
 class UnaryFigures:
     calls: int
+    concurrency: int
     record_per_second: float
     noop_per_second: float
 
@@ -88,15 +92,36 @@ async def measure(calls: int, concurrency: int, rounds: int = 3) -> UnaryFigures
                 await calls_per_second(service.target, requests(calls), concurrency)
             )
     return UnaryFigures(
-        calls * rounds, statistics.median(record_rates), statistics.median(noop_rates)
+        calls * rounds,
+        concurrency,
+        statistics.median(record_rates),
+        statistics.median(noop_rates),
     )
 
 
+def rows(figures: UnaryFigures) -> list[Row]:
+    return [
+        Row(
+            f"unary RecordUsage, {figures.concurrency} in flight",
+            f"{figures.record_per_second:,.0f} calls/s",
+            f"no-op call: {figures.noop_per_second:,.0f} calls/s",
+            f"{figures.ratio:.2f}",
+            f"≥ {RATIO_TARGET} of no-op",
+            figures.ratio >= RATIO_TARGET,
+        )
+    ]
+
+
 def report(figures: UnaryFigures) -> None:
-    print(f"unary RecordUsage ({figures.calls:,} calls, medians of 3 rounds) on PostgreSQL")
+    print(
+        f"unary RecordUsage ({figures.calls:,} calls, {figures.concurrency} in flight,"
+        " medians of 3 rounds) on PostgreSQL"
+    )
     print(f"  RecordUsage:        {figures.record_per_second:10,.0f} calls/s")
     print(f"  baseline no-op:     {figures.noop_per_second:10,.0f} calls/s")
-    print(f"  ratio:              {figures.ratio:10.2f}  (target >= 0.5)")
+    print(f"  ratio:              {figures.ratio:10.2f}")
+    for row in rows(figures):
+        print(f"  {row.verdict()}")
 
 
 def main() -> None:
