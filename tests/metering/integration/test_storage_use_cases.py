@@ -27,6 +27,7 @@ from taskforge_metering.storage import tables
 from taskforge_metering.storage.repository import MeteringRepository
 from taskforge_metering.storage.repository_postgres import PostgresMeteringRepository
 from taskforge_metering.storage.unit_of_work import SqlUnitOfWork
+from tests.metering.inputs import timestamp_parts
 
 OPERATOR = Caller("operator")
 ANCHOR = datetime(2026, 1, 31, 10, 0, tzinfo=UTC)
@@ -68,7 +69,7 @@ def event(
         organization_id=organization_id,
         usage_type=usage_type,
         quantity=quantity,
-        timestamp=timestamp,
+        timestamp=None if timestamp is None else timestamp_parts(timestamp),
         idempotency_key=key or str(uuid.uuid4()),
     )
 
@@ -83,7 +84,8 @@ async def grant(metering: Metering, organization_id: str, version: int = 1, **li
             billing_cycle="monthly",
             period_anchor=ANCHOR,
             limits={UsageType(k): Decimal(v) for k, v in limits.items()},
-        )
+        ),
+        OPERATOR,
     )
 
 
@@ -154,7 +156,8 @@ async def test_closed_period_is_rejected(metering: Metering, clock: ManualClock)
             version=1,
             period_anchor=ANCHOR,
             usage_closed_before=clock.now() - timedelta(days=1),
-        )
+        ),
+        OPERATOR,
     )
     late = event(o, UsageType.JOB_EXECUTION, "1", timestamp=clock.now() - timedelta(days=2))
     with pytest.raises(PreconditionFailed):
@@ -249,6 +252,29 @@ async def test_fifty_concurrent_reservations_admit_exactly_the_remaining_ten(
     assert decision.statuses[0].reserved == Decimal(10)
 
 
+async def test_a_commit_above_the_reservation_counts_what_happened(
+    metering: Metering, clock: ManualClock
+) -> None:
+    o = org()
+    await grant(metering, o, job_execution="10")
+    outcome = await metering.reservations.reserve(
+        o, UsageType.JOB_EXECUTION, "4", "r1", timedelta(minutes=1), OPERATOR
+    )
+    assert outcome.reservation is not None
+    committed = await metering.reservations.commit(outcome.reservation.id, "12", None, {}, OPERATOR)
+    assert committed.record.quantity == Decimal(12)
+    # 12 used of 10: recorded as it happened, and the answer says where the organisation stands.
+    status = committed.status
+    assert (status.current, status.reserved, status.remaining, status.exceeded) == (
+        Decimal(12),
+        Decimal(0),
+        Decimal(0),
+        True,
+    )
+    decision = await metering.limits.check(o, UsageType.JOB_EXECUTION, "1", OPERATOR)
+    assert not decision.allowed
+
+
 async def test_reservation_commit_records_usage_once(
     metering: Metering, clock: ManualClock
 ) -> None:
@@ -259,9 +285,13 @@ async def test_reservation_commit_records_usage_once(
     )
     assert outcome.reservation is not None
     reservation_id = outcome.reservation.id
-    record = await metering.reservations.commit(reservation_id, "3", None, {}, OPERATOR)
-    again = await metering.reservations.commit(reservation_id, "3", None, {}, OPERATOR)
-    assert again.id == record.id
+    committed = await metering.reservations.commit(reservation_id, "3", None, {}, OPERATOR)
+    assert (committed.status.current, committed.status.reserved) == (Decimal(3), Decimal(0))
+    again = await metering.reservations.commit(reservation_id, "3.000", None, {}, OPERATOR)
+    assert again.record.id == committed.record.id
+    # A retry that asks for another quantity is refused, naming what was committed.
+    with pytest.raises(PreconditionFailed, match="already committed with quantity 3, not 4"):
+        await metering.reservations.commit(reservation_id, "", None, {}, OPERATOR)
     decision = await metering.limits.check(o, UsageType.JOB_EXECUTION, "7", OPERATOR)
     assert decision.allowed
     assert decision.statuses[0].current == Decimal(3)

@@ -35,6 +35,7 @@ from taskforge_metering.domain.entitlements import Entitlements, EntitlementStat
 from taskforge_metering.domain.meters import UsageType
 from taskforge_metering.domain.usage import UsageEvent, new_usage_event
 from tests.fakes.metering_store import InMemoryDatabase
+from tests.metering.inputs import timestamp_parts
 
 ORG = "0b6f5d3e-3c55-4a4e-9a8e-7d0e0f7f1a01"
 OTHER = "6e1c2a9b-7f3d-4f0e-8b1a-2c3d4e5f6a7b"
@@ -57,6 +58,8 @@ def event(quantity: str = "1", key: str | None = None, **fields: object) -> Usag
         "idempotency_key": key or str(uuid.uuid4()),
     }
     values.update(fields)
+    if isinstance(values["timestamp"], datetime):
+        values["timestamp"] = timestamp_parts(values["timestamp"])
     return UsageEventInput(**values)  # type: ignore[arg-type]
 
 
@@ -68,7 +71,8 @@ async def grant(uc: UseCases, version: int = 1, **limits: str) -> None:
             version=version,
             period_anchor=ANCHOR,
             limits={UsageType(k): Decimal(v) for k, v in limits.items()},
-        )
+        ),
+        OPERATOR,
     )
 
 
@@ -150,7 +154,9 @@ async def test_reservation_rules() -> None:
     with pytest.raises(InvalidArgument, match="greater than zero"):
         await uc.reservations.reserve(ORG, UsageType.QUEUES, "0", "b", None, OPERATOR)
     with pytest.raises(InvalidArgument, match="ttl"):
-        await uc.reservations.reserve(ORG, UsageType.QUEUES, "1", "b", timedelta(days=2), OPERATOR)
+        await uc.reservations.reserve(
+            ORG, UsageType.QUEUES, "1", "b", timedelta(days=30, microseconds=1), OPERATOR
+        )
     with pytest.raises(NotFound):
         await uc.reservations.release(first.reservation.id, Caller("tenant", OTHER))
     await uc.reservations.release(first.reservation.id, OPERATOR)
@@ -170,11 +176,11 @@ async def test_older_entitlements_are_ignored_and_past_due_denies() -> None:
     uc, _, _ = build()
     await grant(uc, version=3, job_execution="10")
     stale = await uc.entitlements.upsert(
-        Entitlements(organization_id=ORG, status=EntitlementStatus.PAST_DUE, version=2)
+        Entitlements(organization_id=ORG, status=EntitlementStatus.PAST_DUE, version=2), OPERATOR
     )
     assert stale.status is EntitlementStatus.ACTIVE
     await uc.entitlements.upsert(
-        Entitlements(organization_id=ORG, status=EntitlementStatus.PAST_DUE, version=4)
+        Entitlements(organization_id=ORG, status=EntitlementStatus.PAST_DUE, version=4), OPERATOR
     )
     decision = await uc.limits.check(ORG, UsageType.JOB_EXECUTION, "1", OPERATOR)
     assert (decision.allowed, decision.reason) == (False, "payment overdue")
@@ -300,7 +306,8 @@ async def test_a_retry_after_the_period_closed_still_answers_the_original_record
             status=EntitlementStatus.ACTIVE,
             version=1,
             usage_closed_before=clock.now() - timedelta(hours=1),
-        )
+        ),
+        OPERATOR,
     )
     retried = await uc.ingest.record(event("3", "late-retry", timestamp=at), OPERATOR)
     assert retried.duplicate

@@ -126,7 +126,7 @@ class ServerTracingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
 
     def __init__(self, tracer: trace.Tracer) -> None:
         self._tracer = tracer
-        # Per method: the span's attributes, or None for methods that are not traced.
+        # Per method served: the span's attributes, or None for methods that are not traced.
         self._attributes: dict[str, dict[str, str] | None] = {}
 
     async def intercept_service(
@@ -135,11 +135,15 @@ class ServerTracingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Any:
         handler = await continuation(handler_call_details)
+        if handler is None:
+            # An unknown method (any name a client cares to send): grpc answers UNIMPLEMENTED,
+            # and nothing is kept for it, so made-up names cannot grow memory.
+            return None
         method = handler_call_details.method
         attributes = self._attributes.get(method, _UNKNOWN)
-        if attributes is _UNKNOWN:
+        if attributes is _UNKNOWN:  # bounded: only the server's own methods get here
             attributes = self._attributes[method] = _span_attributes(handler_call_details)
-        if handler is None or attributes is None:
+        if attributes is None:
             return handler
         parent = _remote_context(handler_call_details.invocation_metadata)
         tracer = self._tracer

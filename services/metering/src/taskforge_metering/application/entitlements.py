@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from taskforge_common.clock import Clock
+from taskforge_metering.application.caller import Caller
 from taskforge_metering.application.ports import UnitOfWorkFactory
 from taskforge_metering.domain.entitlements import Entitlements, usage_window
 
@@ -12,9 +13,10 @@ class EntitlementUpdates:
         self._unit_of_work = unit_of_work
         self._clock = clock
 
-    async def upsert(self, entitlements: Entitlements) -> Entitlements:
+    async def upsert(self, entitlements: Entitlements, caller: Caller) -> Entitlements:
         """Store `entitlements` unless a newer version is stored; answer what is stored now."""
         org = entitlements.organization_id
+        caller.ensure_access(org)
         now = self._clock.now()
         async with self._unit_of_work() as uow:
             store = uow.store

@@ -8,6 +8,7 @@ commits. A bad event fails alone and writes nothing.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,9 +16,10 @@ from datetime import datetime
 from decimal import Decimal
 
 from taskforge_common.clock import Clock
-from taskforge_common.errors import AlreadyExists, BillingError, InvalidArgument
+from taskforge_common.errors import AlreadyExists, BillingError, InvalidArgument, Unavailable
 from taskforge_common.ids import new_id
 from taskforge_common.periods import Period
+from taskforge_common.validation import instant_from_parts
 from taskforge_metering.application.caller import Caller
 from taskforge_metering.application.ports import (
     CounterKey,
@@ -40,7 +42,11 @@ from taskforge_metering.domain.usage import (
     new_usage_event,
 )
 
+logger = logging.getLogger(__name__)
+
 MAX_BATCH_SIZE = 1000
+# What a caller whose event failed for an unexpected reason hears (the log has the details).
+INTERNAL_ERROR_MESSAGE = "internal error"
 # Event-loop turns a group commit waits under load for more callers (see GroupCommit._gather).
 GATHER_TURNS = 20
 THRESHOLD_EVENT = "usage.threshold_reached"
@@ -56,7 +62,9 @@ class UsageEventInput:
     organization_id: str
     usage_type: UsageType | None
     quantity: str
-    timestamp: datetime | None
+    # A protobuf Timestamp's (seconds, nanos) as sent, checked with the rest of the event: not
+    # every Timestamp fits a datetime, and a bad one must fail its own event only.
+    timestamp: tuple[int, int] | None
     idempotency_key: str
     metadata: Mapping[str, str] = field(default_factory=dict)
 
@@ -86,7 +94,10 @@ class UsageIngest:
         Concurrent calls share transactions (group commit), so many small calls cost about as
         much as a batch."""
         now = self._clock.now()
-        valid = _validate(event, caller, now)
+        try:
+            valid = _validate(event, caller, now)
+        except BillingError as error:
+            raise _placed(error, "event") from None
         self._rate_limiter.acquire([valid.organization_id])
         result = await self._group_commit.submit(valid)
         if result.error is not None:
@@ -98,10 +109,11 @@ class UsageIngest:
     ) -> list[IngestResult]:
         """One result per event, in order."""
         if not events:
-            raise InvalidArgument("events must hold at least one event")
+            raise InvalidArgument("events must hold at least one event", field="events")
         if len(events) > MAX_BATCH_SIZE:
             raise InvalidArgument(
-                f"a batch holds at most {MAX_BATCH_SIZE} events, got {len(events)}"
+                f"a batch holds at most {MAX_BATCH_SIZE} events, got {len(events)}",
+                field="events",
             )
         now = self._clock.now()
         results: list[IngestResult | None] = [None] * len(events)
@@ -110,7 +122,7 @@ class UsageIngest:
             try:
                 valid.append((index, _validate(raw, caller, now)))
             except BillingError as error:
-                results[index] = IngestResult(error=error)
+                results[index] = IngestResult(error=_placed(error, f"events[{index}]"))
         if valid:
             # A batch counts once per organisation in it, whatever its size.
             self._rate_limiter.acquire({event.organization_id for _, event in valid})
@@ -123,11 +135,53 @@ class UsageIngest:
         self, take_events: Callable[[], Sequence[IndexedEvent]]
     ) -> dict[int, IngestResult]:
         """Write the events `take_events` answers, asked once the transaction is open: a group
-        commit keeps gathering callers while BEGIN travels."""
+        commit keeps gathering callers while BEGIN travels.
+
+        Events of several callers share the transaction. Validation has refused every bad
+        input it can see, but should the transaction still fail for a reason tied to one
+        event, the others are written without it (`_write_apart`): one caller's event never
+        fails another's."""
+        taken: Sequence[IndexedEvent] = ()
+
+        def take() -> Sequence[IndexedEvent]:
+            nonlocal taken
+            taken = take_events()
+            return taken
+
+        try:
+            return await self._write_together(take)
+        except Unavailable:
+            raise  # the database, not an event: every caller retries
+        except Exception:
+            if len(taken) <= 1:
+                raise
+            logger.warning("a shared ingest transaction failed; writing its events apart")
+        return await self._write_apart(taken)
+
+    async def _write_together(
+        self, take_events: Callable[[], Sequence[IndexedEvent]]
+    ) -> dict[int, IngestResult]:
         async with self._unit_of_work() as uow:
             written = await write_usage(uow.store, take_events(), self._clock.now())
             await uow.commit()
         return written
+
+    async def _write_apart(self, events: Sequence[IndexedEvent]) -> dict[int, IngestResult]:
+        """Each half in its own transaction, halving again where one fails, until the events
+        that fail stand alone: ~2·log2(n) transactions for one failing event among n.
+        Retrying is safe even after a commit of unknown outcome: records are idempotent."""
+        try:
+            return await self._write_together(lambda: events)
+        except Exception as error:
+            if isinstance(error, Unavailable):
+                return {index: IngestResult(error=error) for index, _ in events}
+            if len(events) == 1:
+                logger.exception("a usage event could not be written")
+                return {events[0][0]: IngestResult(error=BillingError(INTERNAL_ERROR_MESSAGE))}
+        middle = len(events) // 2
+        results = await self._write_apart(events[:middle])
+        results.update(await self._write_apart(events[middle:]))
+        return results
 
 
 class GroupCommit:
@@ -198,14 +252,23 @@ class GroupCommit:
                 future.set_result(results[index])
 
 
+def _placed(error: BillingError, prefix: str) -> BillingError:
+    """`error` with its field path inside the request message `prefix`."""
+    return error.at(prefix) if error.field else error
+
+
 def _validate(raw: UsageEventInput, caller: Caller, now: datetime) -> UsageEvent:
     if raw.usage_type is None:
-        raise InvalidArgument("usage_type is required and must be a known usage type")
+        raise InvalidArgument(
+            "usage_type is required and must be a known usage type", field="usage_type"
+        )
     event = new_usage_event(
         organization_id=raw.organization_id,
         usage_type=raw.usage_type,
         quantity=raw.quantity,
-        timestamp=raw.timestamp,
+        timestamp=None
+        if raw.timestamp is None
+        else instant_from_parts(*raw.timestamp, "timestamp"),
         idempotency_key=raw.idempotency_key,
         metadata=raw.metadata,
         now=now,
@@ -300,7 +363,8 @@ def _replay(event: UsageEvent, stored: StoredRecord) -> IngestResult:
 
 def _conflict(event: UsageEvent) -> AlreadyExists:
     return AlreadyExists(
-        f"idempotency_key {event.idempotency_key!r} was already used with a different payload"
+        f"idempotency_key {event.idempotency_key!r} was already used with a different payload",
+        field="idempotency_key",
     )
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from taskforge_common.clock import Clock
 from taskforge_common.errors import InvalidArgument
+from taskforge_common.page_tokens import decode_page_token, encode_page_token
 from taskforge_metering.application.caller import Caller
 from taskforge_metering.application.ports import UnitOfWorkFactory, UsageSnapshot
 from taskforge_metering.domain.aggregation import time_weighted_hours
@@ -62,9 +61,12 @@ class UsageQueries:
         integrated over time (storage in GB-hours)."""
         org = parse_organization_id(organization_id)
         if start is None or end is None:
-            raise InvalidArgument("start_time and end_time are required")
+            raise InvalidArgument(
+                "start_time and end_time are required",
+                field="start_time" if start is None else "end_time",
+            )
         if end <= start:
-            raise InvalidArgument("end_time must be after start_time")
+            raise InvalidArgument("end_time must be after start_time", field="end_time")
         caller.ensure_access(org)
         summary: dict[UsageType, Decimal] = {}
         async with self._unit_of_work(read_only=True) as uow:
@@ -89,12 +91,13 @@ class UsageQueries:
     ) -> RecordPage:
         org = parse_organization_id(organization_id)
         if page_size < 0:
-            raise InvalidArgument("page_size must not be negative")
+            raise InvalidArgument("page_size must not be negative", field="page_size")
         if page_size > MAX_PAGE_SIZE:
-            raise InvalidArgument(f"page_size must be at most {MAX_PAGE_SIZE}")
+            raise InvalidArgument(f"page_size must be at most {MAX_PAGE_SIZE}", field="page_size")
         if start is not None and end is not None and end <= start:
-            raise InvalidArgument("end_time must be after start_time")
-        after = decode_page_token(page_token) if page_token else None
+            raise InvalidArgument("end_time must be after start_time", field="end_time")
+        query = _query_text(org, usage_type, start, end)
+        after = decode_page_token(page_token, query) if page_token else None
         caller.ensure_access(org)
         size = page_size or DEFAULT_PAGE_SIZE
         async with self._unit_of_work(read_only=True) as uow:
@@ -103,21 +106,16 @@ class UsageQueries:
         next_token = ""
         if len(records) > size:
             records = records[:size]
-            next_token = encode_page_token(records[-1].timestamp, records[-1].id)
+            next_token = encode_page_token(records[-1].timestamp, records[-1].id, query)
         return RecordPage(records, total, next_token)
 
 
-def encode_page_token(at: datetime, record_id: str) -> str:
-    raw = f"{at.astimezone(UTC).isoformat()}|{record_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def decode_page_token(token: str) -> tuple[datetime, str]:
-    try:
-        at, record_id = base64.urlsafe_b64decode(token.encode()).decode().split("|", 1)
-        instant = datetime.fromisoformat(at)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidArgument("page_token is not one this service issued") from None
-    if instant.tzinfo is None:
-        raise InvalidArgument("page_token is not one this service issued")
-    return instant, record_id
+def _query_text(
+    organization_id: str,
+    usage_type: UsageType | None,
+    start: datetime | None,
+    end: datetime | None,
+) -> str:
+    """What a page token is bound to: a token pages through the query that issued it only."""
+    parts = (organization_id, usage_type, start, end)
+    return "|".join("" if part is None else str(part) for part in parts)

@@ -1,22 +1,37 @@
 """ReserveUsage, CommitReservation, ReleaseReservation.
 
-Invariant: usage plus live reservations never exceed a limit. Reservations of one organisation
-and usage type are serialised by a lock held for the transaction; expired ones stop counting.
+What is guaranteed: a reservation is granted only if, at that moment, recorded usage plus live
+reservations plus its own quantity stay within the limit. Reservations of one organisation and
+usage type are serialised by a lock held for the transaction, so concurrent reservations never
+together take more than the limit leaves; expired ones stop counting. Usage itself is never
+refused for being over a limit: usage recorded with RecordUsage, or a commit above the
+reserved quantity, is counted as it happened (usage that happened is never dropped), so usage
+may exceed a limit, after which no reservation is granted until the window resets.
+
 Every call is safe to retry: reserve by idempotency key, commit and release by reservation id.
+A commit retried with the quantity it was committed with answers the original record; with
+another quantity it is refused (FAILED_PRECONDITION naming the committed quantity).
 """
 
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from taskforge_common.clock import Clock
-from taskforge_common.errors import AlreadyExists, InvalidArgument, NotFound, PreconditionFailed
+from taskforge_common.decimals import canonical, format_decimal
+from taskforge_common.errors import (
+    AlreadyExists,
+    InvalidArgument,
+    NotFound,
+    PreconditionFailed,
+    Reason,
+)
 from taskforge_common.ids import new_id
+from taskforge_common.validation import LONGEST_DURATION, SHORTEST_DURATION, parse_uuid
 from taskforge_metering.application.caller import Caller
 from taskforge_metering.application.ingest import write_usage
 from taskforge_metering.application.limits import status_of
@@ -33,8 +48,15 @@ from taskforge_metering.domain.usage import (
 )
 
 DEFAULT_TTL = timedelta(minutes=5)
-MAX_TTL = timedelta(hours=24)
 ACTIVE, COMMITTED, RELEASED = "active", "committed", "released"
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedUsage:
+    """The usage record of a committed reservation and where its limit stands with it."""
+
+    record: UsageRecord
+    status: LimitStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +82,18 @@ class Reservations:
     ) -> ReservationOutcome:
         org = parse_organization_id(organization_id)
         if usage_type is None:
-            raise InvalidArgument("usage_type is required and must be a known usage type")
+            raise InvalidArgument(
+                "usage_type is required and must be a known usage type", field="usage_type"
+            )
         amount = parse_quantity(quantity)
         if amount <= 0:
-            raise InvalidArgument("quantity must be greater than zero")
+            raise InvalidArgument("quantity must be greater than zero", field="quantity")
         key = validate_idempotency_key(idempotency_key)
         lifetime = DEFAULT_TTL if ttl is None else ttl
-        if not timedelta(seconds=1) <= lifetime <= MAX_TTL:
-            raise InvalidArgument(f"ttl must be between 1 second and {MAX_TTL}")
+        if not SHORTEST_DURATION <= lifetime <= LONGEST_DURATION:
+            raise InvalidArgument(
+                f"ttl must be from {SHORTEST_DURATION} to {LONGEST_DURATION}", field="ttl"
+            )
         caller.ensure_access(org)
         fingerprint = _fingerprint(usage_type, amount, lifetime)
         now = self._clock.now()
@@ -113,32 +139,25 @@ class Reservations:
         timestamp: datetime | None,
         metadata: Mapping[str, str],
         caller: Caller,
-    ) -> UsageRecord:
+    ) -> CommittedUsage:
         """Turn the reservation into recorded usage (the actual quantity; default: reserved)."""
         rid = _parse_reservation_id(reservation_id)
+        requested = parse_quantity(quantity) if quantity else None
         now = self._clock.now()
         async with self._unit_of_work() as uow:
             reservation = await _get_for_update(uow, rid, caller)
             if reservation.status == COMMITTED and reservation.record_id is not None:
-                found = await uow.store.find_records([_usage_key(reservation)])
-                return found[_usage_key(reservation)].record
-            _ensure_active(reservation, now)
-            event = new_usage_event(
-                organization_id=reservation.organization_id,
-                usage_type=reservation.usage_type,
-                quantity=quantity or f"{reservation.quantity:f}",
-                timestamp=timestamp,
-                idempotency_key=_usage_key(reservation)[1],
-                metadata=metadata,
-                now=now,
-            )
-            (result,) = (await write_usage(uow.store, [(0, event)], now)).values()
-            if result.error is not None:
-                raise result.error
-            assert result.record is not None
-            await uow.store.set_reservation_status(rid, COMMITTED, result.record.id)
+                record = (await uow.store.find_records([_usage_key(reservation)]))[
+                    _usage_key(reservation)
+                ].record
+                _ensure_same_quantity(reservation, record, requested)
+            else:
+                _ensure_active(reservation, now)
+                record = await _record_commit(uow, reservation, requested, timestamp, metadata, now)
+                await uow.store.set_reservation_status(rid, COMMITTED, record.id)
+            status = await _limit_status(uow, reservation, now)
             await uow.commit()
-        return result.record
+        return CommittedUsage(record, status)
 
     async def release(self, reservation_id: str, caller: Caller) -> None:
         """Give the reserved quantity back; releasing twice is fine, after a commit it is not."""
@@ -146,10 +165,58 @@ class Reservations:
         async with self._unit_of_work() as uow:
             reservation = await _get_for_update(uow, rid, caller)
             if reservation.status == COMMITTED:
-                raise PreconditionFailed(f"reservation {rid} is already committed")
+                raise PreconditionFailed(
+                    f"reservation {rid} is already committed", reason=Reason.RESERVATION_COMMITTED
+                )
             if reservation.status == ACTIVE:
                 await uow.store.set_reservation_status(rid, RELEASED)
                 await uow.commit()
+
+
+async def _record_commit(
+    uow: UnitOfWork,
+    reservation: Reservation,
+    requested: Decimal | None,
+    timestamp: datetime | None,
+    metadata: Mapping[str, str],
+    now: datetime,
+) -> UsageRecord:
+    """Record the committed usage as it happened, above the reserved quantity or not."""
+    quantity = reservation.quantity if requested is None else requested
+    event = new_usage_event(
+        organization_id=reservation.organization_id,
+        usage_type=reservation.usage_type,
+        quantity=format_decimal(quantity),
+        timestamp=timestamp,
+        idempotency_key=_usage_key(reservation)[1],
+        metadata=metadata,
+        now=now,
+    )
+    (result,) = (await write_usage(uow.store, [(0, event)], now)).values()
+    if result.error is not None:
+        raise result.error
+    assert result.record is not None
+    return result.record
+
+
+async def _limit_status(uow: UnitOfWork, reservation: Reservation, now: datetime) -> LimitStatus:
+    org, usage_type = reservation.organization_id, reservation.usage_type
+    granted = (await uow.store.get_entitlements([org])).get(org)
+    return status_of(granted, await uow.store.snapshot(org, now, usage_type), usage_type)
+
+
+def _ensure_same_quantity(
+    reservation: Reservation, record: UsageRecord, requested: Decimal | None
+) -> None:
+    """A retried commit must ask for what was committed (no quantity: the reserved one)."""
+    asked = reservation.quantity if requested is None else requested
+    if canonical(asked) != canonical(record.quantity):
+        raise PreconditionFailed(
+            f"reservation {reservation.id} is already committed with quantity "
+            f"{format_decimal(canonical(record.quantity))}, not {format_decimal(canonical(asked))}",
+            reason=Reason.RESERVATION_COMMITTED,
+            field="quantity",
+        )
 
 
 def _replayed(earlier: Reservation, fingerprint: str, status: LimitStatus) -> ReservationOutcome:
@@ -166,17 +233,20 @@ def _replayed(earlier: Reservation, fingerprint: str, status: LimitStatus) -> Re
 async def _get_for_update(uow: UnitOfWork, reservation_id: str, caller: Caller) -> Reservation:
     reservation = await uow.store.get_reservation(reservation_id, for_update=True)
     if reservation is None or not caller.may_access(reservation.organization_id):
-        raise NotFound(f"reservation {reservation_id} not found")
+        raise NotFound(f"reservation {reservation_id} not found", field="reservation_id")
     return reservation
 
 
 def _ensure_active(reservation: Reservation, now: datetime) -> None:
     if reservation.status == RELEASED:
-        raise PreconditionFailed(f"reservation {reservation.id} was released")
+        raise PreconditionFailed(
+            f"reservation {reservation.id} was released", reason=Reason.RESERVATION_NOT_ACTIVE
+        )
     if reservation.expires_at <= now:
         raise PreconditionFailed(
             f"reservation {reservation.id} expired at {reservation.expires_at.isoformat()}; "
-            "record the usage with RecordUsage"
+            "record the usage with RecordUsage",
+            reason=Reason.RESERVATION_EXPIRED,
         )
 
 
@@ -186,12 +256,9 @@ def _usage_key(reservation: Reservation) -> tuple[str, str]:
 
 
 def _parse_reservation_id(value: str) -> str:
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise InvalidArgument(f"reservation_id must be a UUID, got {value!r}") from None
+    return parse_uuid(value, "reservation_id")
 
 
 def _fingerprint(usage_type: UsageType, quantity: Decimal, ttl: timedelta) -> str:
-    payload = f"{usage_type.value}|{quantity.normalize():f}|{ttl.total_seconds()}"
+    payload = f"{usage_type.value}|{canonical(quantity):f}|{ttl.total_seconds()}"
     return hashlib.sha256(payload.encode()).hexdigest()

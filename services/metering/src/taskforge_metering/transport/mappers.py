@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import cast
 
-from google.protobuf.duration_pb2 import Duration
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
-from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from taskforge.common.v1 import common_pb2
 from taskforge.metering.v1 import usage_pb2
-from taskforge_common.decimals import format_decimal, parse_decimal
+from taskforge_common.decimals import canonical, format_decimal
 from taskforge_common.errors import InvalidArgument
+from taskforge_common.protobuf import timestamp_field
 from taskforge_metering.application.ingest import UsageEventInput
 from taskforge_metering.application.ports import Reservation
 from taskforge_metering.domain.entitlements import Entitlements, EntitlementStatus
@@ -23,8 +22,8 @@ from taskforge_metering.domain.limits import LimitStatus
 from taskforge_metering.domain.meters import UsageType
 from taskforge_metering.domain.usage import (
     UsageRecord,
-    canonical_quantity,
     parse_organization_id,
+    parse_quantity,
 )
 
 # Domain members are named like the proto values without their prefix (JOB_EXECUTION).
@@ -56,24 +55,7 @@ def usage_type_or_none(number: int, field: str = "usage_type") -> UsageType | No
     try:
         return USAGE_TYPES[number]
     except KeyError:
-        raise InvalidArgument(f"{field} {number} is not a known usage type") from None
-
-
-def timestamp_or_none(message: Message, field: str) -> datetime | None:
-    if not message.HasField(field):
-        return None
-    value: Timestamp = getattr(message, field)
-    try:
-        return value.ToDatetime(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        raise InvalidArgument(f"{field} is not a valid timestamp") from None
-
-
-def duration_or_none(message: Message, field: str) -> timedelta | None:
-    if not message.HasField(field):
-        return None
-    value: Duration = getattr(message, field)
-    return value.ToTimedelta()
+        raise InvalidArgument(f"{field} {number} is not a known usage type", field=field) from None
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -97,7 +79,7 @@ def set_timestamp(message: Timestamp, instant: datetime) -> None:
 
 @functools.lru_cache(maxsize=4096)  # every ingested record is answered; most quantities repeat
 def quantity_text(quantity: Decimal) -> str:
-    return format_decimal(canonical_quantity(quantity))
+    return format_decimal(canonical(quantity))
 
 
 def usage_event_input(event: usage_pb2.UsageEvent) -> UsageEventInput:
@@ -107,7 +89,9 @@ def usage_event_input(event: usage_pb2.UsageEvent) -> UsageEventInput:
         organization_id=event.organization_id,
         usage_type=USAGE_TYPES.get(number),
         quantity=event.quantity,
-        timestamp=timestamp_or_none(event, "timestamp"),
+        timestamp=(event.timestamp.seconds, event.timestamp.nanos)
+        if event.HasField("timestamp")
+        else None,
         idempotency_key=event.idempotency_key,
         metadata=dict(event.metadata),
     )
@@ -160,30 +144,45 @@ def entitlements_from(organization_id: str, message: usage_pb2.Entitlements) -> 
     org = parse_organization_id(organization_id)
     status = _STATUSES.get(message.status)
     if status is None:
-        raise InvalidArgument("entitlements.status must be ACTIVE, PAST_DUE or NONE")
+        raise InvalidArgument(
+            "entitlements.status must be ACTIVE, PAST_DUE or NONE", field="entitlements.status"
+        )
     if message.version < 0:
-        raise InvalidArgument("entitlements.version must not be negative")
+        raise InvalidArgument(
+            "entitlements.version must not be negative", field="entitlements.version"
+        )
     limits: dict[UsageType, Decimal] = {}
     for index, limit in enumerate(message.limits):
         field = f"entitlements.limits[{index}]"
         usage_type = usage_type_or_none(limit.usage_type, f"{field}.usage_type")
         if usage_type is None:
-            raise InvalidArgument(f"{field}.usage_type is required")
+            raise InvalidArgument(f"{field}.usage_type is required", field=f"{field}.usage_type")
         if usage_type in limits:
-            raise InvalidArgument(f"{field}: a second limit for {usage_type.value}")
+            raise InvalidArgument(
+                f"{field}: a second limit for {usage_type.value}", field=f"{field}.usage_type"
+            )
         if limit.max:  # empty: unlimited
-            limits[usage_type] = parse_decimal(limit.max, f"{field}.max", max_places=6)
+            limits[usage_type] = parse_quantity(limit.max, f"{field}.max")
+
+    def instant(name: str) -> datetime | None:
+        return timestamp_field(message, name, f"entitlements.{name}")
+
     return Entitlements(
         organization_id=org,
         status=status,
         version=message.version,
-        tier=_enum_text(common_pb2.Tier, message.tier, "TIER_"),
-        billing_cycle=_enum_text(common_pb2.BillingCycle, message.billing_cycle, "BILLING_CYCLE_"),
-        period_anchor=timestamp_or_none(message, "period_anchor"),
-        current_period_start=timestamp_or_none(message, "current_period_start"),
-        current_period_end=timestamp_or_none(message, "current_period_end"),
+        tier=_enum_text(common_pb2.Tier, message.tier, "entitlements.tier", "TIER_"),
+        billing_cycle=_enum_text(
+            common_pb2.BillingCycle,
+            message.billing_cycle,
+            "entitlements.billing_cycle",
+            "BILLING_CYCLE_",
+        ),
+        period_anchor=instant("period_anchor"),
+        current_period_start=instant("current_period_start"),
+        current_period_end=instant("current_period_end"),
         limits=limits,
-        usage_closed_before=timestamp_or_none(message, "usage_closed_before"),
+        usage_closed_before=instant("usage_closed_before"),
     )
 
 
@@ -209,10 +208,10 @@ def entitlements_message(value: Entitlements) -> usage_pb2.Entitlements:
     )
 
 
-def _enum_text(enum: EnumTypeWrapper, number: int, prefix: str) -> str:
+def _enum_text(enum: EnumTypeWrapper, number: int, field: str, prefix: str) -> str:
     """ "pro" for TIER_PRO; "" for UNSPECIFIED."""
     try:
         name = enum.Name(number)
     except ValueError:
-        raise InvalidArgument(f"{number} is not a known {prefix.rstrip('_').lower()}") from None
+        raise InvalidArgument(f"{field} {number} is not a known value", field=field) from None
     return "" if number == 0 else name.removeprefix(prefix).lower()

@@ -10,6 +10,7 @@ from taskforge.metering.v1 import metering_service_pb2 as pb
 from taskforge.metering.v1 import metering_service_pb2_grpc, usage_pb2
 from taskforge_common.grpc.auth import Scope, current_principal
 from taskforge_common.grpc.errors import map_errors, status_for
+from taskforge_common.protobuf import duration_field, timestamp_field
 from taskforge_metering.application.caller import Caller
 from taskforge_metering.application.use_cases import UseCases
 from taskforge_metering.domain.meters import UsageType
@@ -66,7 +67,13 @@ class MeteringServicer(metering_service_pb2_grpc.MeteringServiceServicer):
         add = response.results.add
         for result in results:
             if result.error is not None:
-                add(error_code=status_for(result.error).name, error_message=result.error.message)
+                error = result.error
+                add(
+                    error_code=status_for(error).name,
+                    error_message=error.message,
+                    error_reason=error.reason.value,
+                    error_field=error.field,
+                )
             else:
                 assert result.record is not None
                 mappers.fill_usage_record(add(duplicate=result.duplicate).record, result.record)
@@ -97,7 +104,7 @@ class MeteringServicer(metering_service_pb2_grpc.MeteringServiceServicer):
             mappers.usage_type_or_none(request.usage_type),
             request.quantity,
             request.idempotency_key,
-            mappers.duration_or_none(request, "ttl"),
+            duration_field(request, "ttl"),
             _caller(),
         )
         response = pb.ReserveUsageResponse(
@@ -113,14 +120,17 @@ class MeteringServicer(metering_service_pb2_grpc.MeteringServiceServicer):
     async def CommitReservation(
         self, request: pb.CommitReservationRequest, context: Context
     ) -> pb.CommitReservationResponse:
-        record = await self._uc.reservations.commit(
+        committed = await self._uc.reservations.commit(
             request.reservation_id,
             request.quantity,
-            mappers.timestamp_or_none(request, "timestamp"),
+            timestamp_field(request, "timestamp"),
             dict(request.metadata),
             _caller(),
         )
-        return pb.CommitReservationResponse(record=mappers.usage_record(record))
+        return pb.CommitReservationResponse(
+            record=mappers.usage_record(committed.record),
+            limit=mappers.limit_status(committed.status),
+        )
 
     @map_errors
     async def ReleaseReservation(
@@ -157,8 +167,8 @@ class MeteringServicer(metering_service_pb2_grpc.MeteringServiceServicer):
     ) -> pb.GetUsageSummaryResponse:
         summary = await self._uc.queries.summary(
             request.organization_id,
-            mappers.timestamp_or_none(request, "start_time"),
-            mappers.timestamp_or_none(request, "end_time"),
+            timestamp_field(request, "start_time"),
+            timestamp_field(request, "end_time"),
             _caller(),
         )
         return pb.GetUsageSummaryResponse(
@@ -177,8 +187,8 @@ class MeteringServicer(metering_service_pb2_grpc.MeteringServiceServicer):
     ) -> pb.ListUsageRecordsResponse:
         page = await self._uc.queries.list_records(
             request.organization_id,
-            mappers.timestamp_or_none(request, "start_time"),
-            mappers.timestamp_or_none(request, "end_time"),
+            timestamp_field(request, "start_time"),
+            timestamp_field(request, "end_time"),
             mappers.usage_type_or_none(request.usage_type),
             request.page_size,
             request.page_token,
@@ -194,8 +204,7 @@ class MeteringServicer(metering_service_pb2_grpc.MeteringServiceServicer):
     async def UpsertEntitlements(
         self, request: pb.UpsertEntitlementsRequest, context: Context
     ) -> pb.UpsertEntitlementsResponse:
-        _caller().ensure_access(request.organization_id)
         stored = await self._uc.entitlements.upsert(
-            mappers.entitlements_from(request.organization_id, request.entitlements)
+            mappers.entitlements_from(request.organization_id, request.entitlements), _caller()
         )
         return pb.UpsertEntitlementsResponse(entitlements=mappers.entitlements_message(stored))

@@ -104,10 +104,12 @@ class CommitReservationRequest(_message.Message):
     def __init__(self, reservation_id: _Optional[str] = ..., quantity: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class CommitReservationResponse(_message.Message):
-    __slots__ = ("record",)
+    __slots__ = ("record", "limit")
     RECORD_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
     record: _usage_pb2.UsageRecord
-    def __init__(self, record: _Optional[_Union[_usage_pb2.UsageRecord, _Mapping]] = ...) -> None: ...
+    limit: _usage_pb2.LimitStatus
+    def __init__(self, record: _Optional[_Union[_usage_pb2.UsageRecord, _Mapping]] = ..., limit: _Optional[_Union[_usage_pb2.LimitStatus, _Mapping]] = ...) -> None: ...
 
 class ReleaseReservationRequest(_message.Message):
     __slots__ = ("reservation_id",)
