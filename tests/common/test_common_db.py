@@ -1,6 +1,6 @@
-"""Database.transaction on PostgreSQL and SQLite: rolled back unless committed, ORM and Core
-writes committed together, and on PostgreSQL one transaction shared by the SQLAlchemy session
-and the asyncpg connection."""
+"""Database transactions on PostgreSQL and SQLite: rolled back unless committed, ORM and Core
+writes committed together, read-only work that refuses writes, and on PostgreSQL one
+transaction shared by the SQLAlchemy session and the asyncpg connection."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 from sqlalchemy import Connection, String, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from taskforge_common.db.engine import Database
+from taskforge_common.db.engine import Database, ReadOnlyTransaction
 from taskforge_common.errors import Unavailable
 from tests.databases import ADMIN_DSN, fresh_postgres_database
 
@@ -84,9 +85,15 @@ async def note_bodies(database: Database) -> list[str]:
 
 
 async def names(database: Database) -> list[str]:
-    async with database.transaction(read_only=True) as transaction:
+    async with database.read_only_transaction() as transaction:
         rows = await transaction.session.execute(text("SELECT name FROM items ORDER BY name"))
         return [row[0] for row in rows]
+
+
+def open_transaction(
+    database: Database, read_only: bool
+) -> contextlib.AbstractAsyncContextManager[ReadOnlyTransaction]:
+    return database.read_only_transaction() if read_only else database.transaction()
 
 
 async def insert(database: Database, name: str, *, commit: bool) -> None:
@@ -133,6 +140,62 @@ async def test_an_uncommitted_orm_write_leaves_nothing(with_notes: Database) -> 
     assert await note_bodies(database) == []
 
 
+# Refused writes raise the driver's error: "read-only transaction" on PostgreSQL, "readonly
+# database" on SQLite.
+_REFUSED = "read-only|readonly"
+
+
+@pytest.mark.parametrize("ending", ["completes", "raises"])
+async def test_a_read_only_session_refuses_writes(database: Database, ending: str) -> None:
+    with contextlib.suppress(RuntimeError):
+        async with database.read_only_transaction() as reader:
+            with pytest.raises(DBAPIError, match=_REFUSED):
+                await reader.session.execute(text("INSERT INTO items VALUES ('sneaky')"))
+            if ending == "raises":
+                raise RuntimeError("the block fails after the refused write")
+    assert await names(database) == []
+
+
+async def test_a_read_only_session_refuses_orm_writes(with_notes: Database) -> None:
+    database = with_notes
+    async with database.read_only_transaction() as reader:
+        reader.session.add(Note(id=1, body="sneaky"))
+        with pytest.raises(DBAPIError, match=_REFUSED):
+            await reader.session.flush()
+    assert await note_bodies(database) == []
+
+
+@pytest.mark.parametrize("ending", ["completes", "raises"])
+async def test_a_read_only_driver_refuses_writes_on_postgresql(
+    postgres: Database, ending: str
+) -> None:
+    with contextlib.suppress(RuntimeError):
+        async with postgres.read_only_transaction() as reader:
+            assert reader.driver is not None
+            with pytest.raises(asyncpg.exceptions.ReadOnlySQLTransactionError):
+                await reader.driver.execute("INSERT INTO items VALUES ('sneaky')")
+            if ending == "raises":
+                raise RuntimeError("the block fails after the refused write")
+    assert await names(postgres) == []
+
+
+async def dbapi_connection(transaction: ReadOnlyTransaction) -> object:
+    return (await (await transaction.session.connection()).get_raw_connection()).dbapi_connection
+
+
+async def test_after_read_only_work_the_next_transaction_can_write(database: Database) -> None:
+    async with database.read_only_transaction() as reader:
+        with pytest.raises(DBAPIError, match=_REFUSED):
+            await reader.session.execute(text("INSERT INTO items VALUES ('sneaky')"))
+        read_on = await dbapi_connection(reader)
+    async with database.transaction() as transaction:
+        if database.dialect == "sqlite":  # the pooled connection the reader made read-only
+            assert await dbapi_connection(transaction) is read_on
+        await transaction.session.execute(text("INSERT INTO items VALUES ('written')"))
+        await transaction.commit()
+    assert await names(database) == ["written"]
+
+
 async def test_driver_and_session_share_one_transaction_on_postgresql(postgres: Database) -> None:
     database = postgres
     async with database.transaction() as transaction:
@@ -174,7 +237,7 @@ async def test_a_statement_cut_off_by_cancellation_leaves_no_open_transaction(
 
 
 async def backend_pid(database: Database, pause: float = 0) -> int:
-    async with database.transaction(read_only=True) as transaction:
+    async with database.read_only_transaction() as transaction:
         assert transaction.driver is not None
         pid = int(await transaction.driver.fetchval("SELECT pg_backend_pid()"))
         if pause:
@@ -239,7 +302,7 @@ async def test_an_unreachable_database_raises_unavailable(read_only: bool) -> No
     database = Database(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/nowhere")
 
     async def open_one() -> None:
-        async with database.transaction(read_only=read_only):
+        async with open_transaction(database, read_only):
             pass
 
     try:
@@ -254,7 +317,7 @@ async def test_a_connection_lost_mid_statement_raises_unavailable(
     postgres: Database, read_only: bool
 ) -> None:
     async def sleep_on_a_connection(started: asyncio.Future[int]) -> None:
-        async with postgres.transaction(read_only=read_only) as transaction:
+        async with open_transaction(postgres, read_only) as transaction:
             assert transaction.driver is not None
             started.set_result(int(await transaction.driver.fetchval("SELECT pg_backend_pid()")))
             await transaction.driver.execute("SELECT pg_sleep(5)")
@@ -273,7 +336,7 @@ async def test_a_connection_lost_mid_statement_raises_unavailable(
 
 async def test_other_errors_pass_through_unchanged(postgres: Database) -> None:
     async def query_a_missing_table() -> None:
-        async with postgres.transaction(read_only=True) as transaction:
+        async with postgres.read_only_transaction() as transaction:
             assert transaction.driver is not None
             await transaction.driver.fetch("SELECT * FROM no_such_table")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -33,23 +34,17 @@ from taskforge_common.errors import Unavailable
 logger = logging.getLogger(__name__)
 
 
-class Transaction:
-    """One open transaction: a SQLAlchemy session and, on PostgreSQL, the asyncpg connection it
-    runs on, for hot paths where SQLAlchemy's per-statement work costs more than the query.
-    Both see the same transaction (read-only ones have none: each statement stands alone);
-    `commit()` ends it. On PostgreSQL the session is made when first used, so a transaction
-    that runs on the driver alone never pays for one."""
+class ReadOnlyTransaction:
+    """Open read-only work: a SQLAlchemy session and, on PostgreSQL, an asyncpg connection, for
+    hot paths where SQLAlchemy's per-statement work costs more than the query. Every write
+    through either is refused by the database. On PostgreSQL there is no transaction: each
+    statement stands alone and sees all that is committed. The session is made when first
+    used, so work that runs on the driver alone never pays for one."""
 
-    def __init__(
-        self,
-        open_session: Callable[[], AsyncSession],
-        driver: Any | None,
-        commit: Callable[[], Awaitable[None]],
-    ) -> None:
+    def __init__(self, open_session: Callable[[], AsyncSession], driver: Any | None) -> None:
         self._open_session = open_session
         self._session: AsyncSession | None = None
         self.driver = driver  # asyncpg.Connection on PostgreSQL, None on SQLite
-        self._commit = commit
 
     @property
     def session(self) -> AsyncSession:
@@ -57,20 +52,30 @@ class Transaction:
             self._session = self._open_session()
         return self._session
 
+    async def close_session(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+class Transaction(ReadOnlyTransaction):
+    """One open read-write transaction, rolled back unless `commit()` ends it. On PostgreSQL the
+    session and the asyncpg connection both run inside it."""
+
+    def __init__(
+        self,
+        open_session: Callable[[], AsyncSession],
+        driver: Any | None,
+        commit: Callable[[], Awaitable[None]],
+    ) -> None:
+        super().__init__(open_session, driver)
+        self._commit = commit
+
     async def commit(self) -> None:
         # Sessions do not autoflush, and on PostgreSQL the commit is the driver's, which knows
         # nothing of the session: pending ORM changes are sent first or they are lost.
         if self._session is not None:
             await self._session.flush()
         await self._commit()
-
-    async def close_session(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-
-
-async def _nothing_to_commit() -> None:
-    """Commit of a read-only (autocommit) transaction: every statement already ended."""
 
 
 class _DriverTransaction:
@@ -159,28 +164,27 @@ class _ReaderConnections:
             await connection.close()
 
 
-class _ReadOnlyTransaction:
-    """`Database.transaction(read_only=True)` on PostgreSQL: a reader connection, no BEGIN.
+class _PostgresReader:
+    """`Database.read_only_transaction()` on PostgreSQL: a reader connection, no BEGIN.
     CheckLimits takes one per call, so this is a plain class: stacked generator-based context
     managers cost ~40 µs of CPU a call (measured)."""
 
-    __slots__ = ("_engine", "_readers", "_transaction")
+    __slots__ = ("_open_session", "_readers", "_transaction")
 
-    def __init__(self, readers: _ReaderConnections, engine: AsyncEngine) -> None:
+    def __init__(
+        self, readers: _ReaderConnections, open_session: Callable[[], AsyncSession]
+    ) -> None:
         self._readers = readers
-        self._engine = engine
-        self._transaction: Transaction | None = None
+        self._open_session = open_session
+        self._transaction: ReadOnlyTransaction | None = None
 
-    async def __aenter__(self) -> Transaction:
+    async def __aenter__(self) -> ReadOnlyTransaction:
         try:
             driver = await self._readers.acquire()
         except Exception as error:
             _raise_if_unreachable(error)
             raise
-        engine = self._engine
-        self._transaction = Transaction(
-            lambda: AsyncSession(engine, expire_on_commit=False), driver, _nothing_to_commit
-        )
+        self._transaction = ReadOnlyTransaction(self._open_session, driver)
         return self._transaction
 
     async def __aexit__(
@@ -217,61 +221,69 @@ _SQLALCHEMY_CONNECT_OPTIONS = (
 
 
 class Database:
-    """One engine and its sessions; `transaction()` is the only way to get one."""
+    """One engine and its sessions; `transaction()` and `read_only_transaction()` are the only
+    ways to get one."""
 
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         parsed = make_url(url)
         self.url = url
         self.dialect = parsed.get_backend_name()
+        self._readers: _ReaderConnections | None = None
+        self._reader_engine: AsyncEngine | None = None
+        self._read_only: Callable[[], contextlib.AbstractAsyncContextManager[ReadOnlyTransaction]]
         if self.dialect == "sqlite":
             _ensure_sqlite_directory(parsed.database)
             self.engine: AsyncEngine = create_async_engine(url, echo=echo)
             event.listen(self.engine.sync_engine, "connect", _configure_sqlite)
             self._serial: asyncio.Lock | None = asyncio.Lock()
-            self._readers: _ReaderConnections | None = None
+            self._read_only = self._sqlite_read_only_transaction
         elif self.dialect == "postgresql":
-            # No pool_pre_ping: it costs a round trip per checkout (measured 0.4 ms, more than a
-            # CheckLimits query). Connections the server closed are dropped at checkout
-            # (_drop_closed_connection); health checking reports an outage meanwhile.
-            # Autocommit, and nothing to reset on return: SQLAlchemy never begins transactions
-            # here, and every driver transaction is ended or its connection invalidated (see
-            # _DriverTransaction).
-            self.engine = create_async_engine(
-                url,
-                echo=echo,
-                pool_size=pool_size,
-                max_overflow=pool_size,
-                isolation_level="AUTOCOMMIT",
-                pool_reset_on_return=None,
-            )
-            event.listen(self.engine.sync_engine, "checkout", _drop_closed_connection)
+            self.engine = _postgres_engine(url, echo, pool_size, max_overflow=pool_size)
             self._serial = None
             _, connect_args = self.engine.dialect.create_connect_args(parsed)
             for option in _SQLALCHEMY_CONNECT_OPTIONS:
                 connect_args.pop(option, None)
+            read_only_settings = {
+                **(connect_args.get("server_settings") or {}),
+                "default_transaction_read_only": "on",
+            }
+            connect_args["server_settings"] = read_only_settings
             self._readers = _ReaderConnections(dict(connect_args), pool_size)
+            # The sessions of read-only work run on an engine of their own whose connections
+            # refuse writes the same way, set once per connection when it is opened: a SET or
+            # BEGIN READ ONLY per checkout would cost a round trip on every read. At most
+            # `pool_size` readers are open at once, each with at most one session: no overflow.
+            self._reader_engine = _postgres_engine(
+                url,
+                echo,
+                pool_size,
+                max_overflow=0,
+                connect_args={"server_settings": read_only_settings},
+            )
+            self._read_only = functools.partial(
+                _PostgresReader,
+                self._readers,
+                async_sessionmaker(self._reader_engine, expire_on_commit=False, autoflush=False),
+            )
         else:
             raise ValueError(f"unsupported database {self.dialect!r}: use postgresql or sqlite")
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
 
-    def transaction(
-        self, *, read_only: bool = False
-    ) -> contextlib.AbstractAsyncContextManager[Transaction]:
-        """A transaction that is rolled back unless the caller commits it.
+    def read_only_transaction(self) -> contextlib.AbstractAsyncContextManager[ReadOnlyTransaction]:
+        """Read-only work: the database refuses any write through it.
 
-        `read_only`: on PostgreSQL each statement runs on its own (autocommit) and sees all
-        that is committed, which spares BEGIN and ROLLBACK; for readers that need no
-        consistency across statements.
+        On PostgreSQL each statement runs on its own (autocommit) and sees all that is
+        committed, which spares BEGIN and ROLLBACK; for readers that need no consistency across
+        statements. Errors are those of `transaction()`."""
+        return self._read_only()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """A transaction that is rolled back unless the caller commits it.
 
         A database that cannot be reached (refused or lost connections, a server shutting
         down, no connection free in time) raises `Unavailable`, which callers answer as
         UNAVAILABLE: retryable, unlike the INTERNAL of an unexpected error."""
-        if read_only and self._readers is not None:
-            return _ReadOnlyTransaction(self._readers, self.engine)
-        return self._transaction()
-
-    @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Transaction]:
         try:
             async with contextlib.AsyncExitStack() as stack:
                 if self._serial is not None:
@@ -303,6 +315,31 @@ class Database:
             _raise_if_unreachable(error)
             raise
 
+    @contextlib.asynccontextmanager
+    async def _sqlite_read_only_transaction(self) -> AsyncIterator[ReadOnlyTransaction]:
+        assert self._serial is not None
+        try:
+            async with self._serial, self.engine.connect() as connection:
+                await connection.exec_driver_sql("PRAGMA query_only = ON")
+                transaction = ReadOnlyTransaction(
+                    lambda: AsyncSession(bind=connection, expire_on_commit=False, autoflush=False),
+                    None,
+                )
+                try:
+                    yield transaction
+                finally:
+                    # query_only stays with the pooled connection: it is switched off before
+                    # the connection goes back, or the connection is discarded.
+                    try:
+                        await transaction.close_session()
+                        await connection.exec_driver_sql("PRAGMA query_only = OFF")
+                    except BaseException:
+                        await connection.invalidate()
+                        raise
+        except Exception as error:
+            _raise_if_unreachable(error)
+            raise
+
     async def ping(self) -> bool:
         """True when the database answers; health checking calls this."""
         try:
@@ -315,7 +352,36 @@ class Database:
     async def dispose(self) -> None:
         if self._readers is not None:
             await self._readers.close()
+        if self._reader_engine is not None:
+            await self._reader_engine.dispose()
         await self.engine.dispose()
+
+
+def _postgres_engine(
+    url: str,
+    echo: bool,
+    pool_size: int,
+    *,
+    max_overflow: int,
+    connect_args: dict[str, Any] | None = None,
+) -> AsyncEngine:
+    # No pool_pre_ping: it costs a round trip per checkout (measured 0.4 ms, more than a
+    # CheckLimits query). Connections the server closed are dropped at checkout
+    # (_drop_closed_connection); health checking reports an outage meanwhile.
+    # Autocommit, and nothing to reset on return: SQLAlchemy never begins transactions here,
+    # and every driver transaction is ended or its connection invalidated (see
+    # _DriverTransaction).
+    engine = create_async_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        isolation_level="AUTOCOMMIT",
+        pool_reset_on_return=None,
+        connect_args=connect_args or {},
+    )
+    event.listen(engine.sync_engine, "checkout", _drop_closed_connection)
+    return engine
 
 
 # Errors meaning "the database cannot be reached now", as raised by asyncpg, the OS and

@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from taskforge_common.db.engine import Transaction
+from taskforge_common.db.engine import ReadOnlyTransaction
 from taskforge_common.db.types import decimal_add, decimal_sum
 from taskforge_common.periods import Period
 from taskforge_metering.application.ports import (
@@ -50,7 +50,7 @@ class MeteringRepository:
     """The portable implementation (SQLAlchemy Core), used as is on SQLite.
     `PostgresMeteringRepository` replaces its hot paths with SQL sent straight to asyncpg."""
 
-    def __init__(self, transaction: Transaction) -> None:
+    def __init__(self, transaction: ReadOnlyTransaction) -> None:
         self._transaction = transaction
 
     @property

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from taskforge_common.db.engine import Transaction
+from taskforge_common.db.engine import ReadOnlyTransaction
 from taskforge_metering.application.ports import (
     CounterKey,
     GaugeChange,
@@ -125,7 +125,7 @@ _ENTITLEMENT_INSTANTS = (
 
 
 class PostgresMeteringRepository(MeteringRepository):
-    def __init__(self, transaction: Transaction) -> None:
+    def __init__(self, transaction: ReadOnlyTransaction) -> None:
         super().__init__(transaction)
         if transaction.driver is None:
             raise ValueError("PostgresMeteringRepository needs the asyncpg connection")
