@@ -14,29 +14,22 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import asyncpg
-import pytest
 from sqlalchemy import MetaData, delete
 
 from taskforge_common.db import migrate
 from taskforge_common.db.engine import Database
+from tests.ci import unavailable
 
 ADMIN_DSN = os.environ.get(
     "TASKFORGE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
 )
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
-
-
 async def _admin_connection() -> asyncpg.Connection:
     try:
         return await asyncpg.connect(ADMIN_DSN, timeout=5)
     except (OSError, asyncpg.PostgresError) as error:
-        message = f"PostgreSQL test server unreachable at {ADMIN_DSN}: {error}"
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"PostgreSQL test server unreachable at {ADMIN_DSN}: {error}")
 
 
 def _async_url(dsn: str, database: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import filecmp
 import importlib
-import os
 import subprocess
 from pathlib import Path
 from types import ModuleType
@@ -16,6 +15,7 @@ from scripts.gen_protos import DEFAULT_OUT, PACKAGE, generate
 from taskforge.metering.v1 import metering_service_pb2
 from taskforge.payments.v1 import payment_service_pb2
 from taskforge.subscriptions.v1 import subscription_service_pb2
+from tests.ci import unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 BUF = ROOT / "node_modules" / ".bin" / "buf"
@@ -44,9 +44,7 @@ def test_generated_code_is_what_the_protos_generate(tmp_path: Path) -> None:
 @pytest.mark.parametrize("arguments", [["lint"], ["format", "--exit-code"]])
 def test_buf(arguments: list[str]) -> None:
     if not BUF.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("buf is not installed: run `make setup`")
-        pytest.skip("buf is not installed (npm install)")
+        unavailable("buf is not installed: run `make setup`")
     result = subprocess.run(
         [str(BUF), *arguments], cwd=ROOT, capture_output=True, text=True, check=False
     )
