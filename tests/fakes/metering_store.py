@@ -1,13 +1,19 @@
 """An in-memory MeteringStore and unit of work for driving the use cases in unit tests.
 
-It mirrors the SQL repository's semantics; the unit of work stages every change on a copy of
-the state and publishes it only on commit, so a use case that fails leaves nothing behind.
+It mirrors the SQL repository's semantics, and `tests/metering/contract` runs the same cases on
+it and on both databases so that it cannot drift: counters are rows keyed as in the schema
+(organisation, usage type, window start), readings are ordered with the same tie-breaks.
+
+A unit of work reads and writes a private copy of the state taken when it begins, and journals
+every write; `commit()` replays the journal on the shared state, so the changes of overlapping
+units of work add up as they do in the database (two increments of one counter keep both),
+and a unit of work that is not committed leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -30,18 +36,42 @@ from taskforge_metering.domain.entitlements import Entitlements
 from taskforge_metering.domain.meters import UsageType, is_gauge
 from taskforge_metering.domain.usage import UsageRecord
 
+# The primary key of usage_counters: (organization_id, usage_type, window_start).
+CounterRowKey = tuple[str, UsageType, datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class CounterRow:
+    """A usage_counters row: the end is the one its first increment stored."""
+
+    window_end: datetime
+    quantity: Decimal
+
 
 @dataclass
 class State:
     entitlements: dict[str, Entitlements] = field(default_factory=dict)
     records: dict[RecordKey, StoredRecord] = field(default_factory=dict)
-    counters: dict[CounterKey, Decimal] = field(default_factory=dict)
+    counters: dict[CounterRowKey, CounterRow] = field(default_factory=dict)
     gauges: dict[GaugeKey, GaugeReading] = field(default_factory=dict)
     reservations: dict[str, Reservation] = field(default_factory=dict)
     outbox: dict[str, OutboxEvent] = field(default_factory=dict)
 
 
+def _list_order(record: UsageRecord) -> tuple[datetime, str]:
+    """list_records' order and cursor: (event time, id)."""
+    return (record.timestamp, record.id)
+
+
+def _gauge_order(record: UsageRecord) -> tuple[datetime, datetime, str]:
+    """gauge_history's order: (event time, recorded at, id)."""
+    assert record.recorded_at is not None  # refused on insert, as NOT NULL does
+    return (record.timestamp, record.recorded_at, record.id)
+
+
 class InMemoryMeteringStore:
+    """The store over one `State`, changing it in place."""
+
     def __init__(self, state: State) -> None:
         self.state = state
 
@@ -60,6 +90,8 @@ class InMemoryMeteringStore:
     async def insert_records(self, records: Sequence[StoredRecord]) -> set[RecordKey]:
         inserted: set[RecordKey] = set()
         for stored in records:
+            if stored.record.recorded_at is None:
+                raise ValueError("usage_records.recorded_at is NOT NULL")
             key = (stored.record.organization_id, stored.record.idempotency_key)
             if key not in self.state.records:
                 self.state.records[key] = stored
@@ -76,17 +108,15 @@ class InMemoryMeteringStore:
         start: datetime | None,
         end: datetime | None,
     ) -> list[UsageRecord]:
-        return sorted(
-            (
-                s.record
-                for s in self.state.records.values()
-                if s.record.organization_id == organization_id
-                and (usage_type is None or s.record.usage_type == usage_type)
-                and (start is None or s.record.timestamp >= start)
-                and (end is None or s.record.timestamp < end)
-            ),
-            key=lambda r: (r.timestamp, r.id),
-        )
+        """The records in [start, end), in no particular order (callers sort)."""
+        return [
+            s.record
+            for s in self.state.records.values()
+            if s.record.organization_id == organization_id
+            and (usage_type is None or s.record.usage_type == usage_type)
+            and (start is None or s.record.timestamp >= start)
+            and (end is None or s.record.timestamp < end)
+        ]
 
     async def count_records(
         self,
@@ -106,9 +136,9 @@ class InMemoryMeteringStore:
         after: tuple[datetime, str] | None,
         limit: int,
     ) -> list[UsageRecord]:
-        records = self._matching(organization_id, usage_type, start, end)
+        records = sorted(self._matching(organization_id, usage_type, start, end), key=_list_order)
         if after is not None:
-            records = [r for r in records if (r.timestamp, r.id) > after]
+            records = [r for r in records if _list_order(r) > after]
         return records[:limit]
 
     async def sum_counters(
@@ -126,16 +156,25 @@ class InMemoryMeteringStore:
         self, organization_id: str, usage_type: UsageType, start: datetime, end: datetime
     ) -> tuple[Decimal | None, list[GaugeReading]]:
         before = self._matching(organization_id, usage_type, None, start)
-        inside = self._matching(organization_id, usage_type, start, end)
-        level_before = before[-1].quantity if before else None
+        inside = sorted(self._matching(organization_id, usage_type, start, end), key=_gauge_order)
+        level_before = max(before, key=_gauge_order).quantity if before else None
         return level_before, [GaugeReading(r.timestamp, r.quantity) for r in inside]
 
     async def add_to_counters(
         self, increments: Mapping[CounterKey, Decimal]
     ) -> dict[CounterKey, Decimal]:
+        """Upsert on (organisation, usage type, window start), adding to the quantity only."""
+        totals: dict[CounterKey, Decimal] = {}
         for key, amount in increments.items():
-            self.state.counters[key] = self.state.counters.get(key, Decimal(0)) + amount
-        return {key: self.state.counters[key] for key in increments}
+            row_key = (key.organization_id, key.usage_type, key.window.start)
+            row = self.state.counters.get(row_key)
+            if row is None:
+                row = CounterRow(key.window.end, amount)
+            else:
+                row = replace(row, quantity=row.quantity + amount)
+            self.state.counters[row_key] = row
+            totals[key] = row.quantity
+        return totals
 
     async def update_gauges(
         self, readings: Mapping[GaugeKey, GaugeReading]
@@ -152,12 +191,13 @@ class InMemoryMeteringStore:
     async def replace_counters(
         self, organization_id: str, window: Period, totals: Mapping[UsageType, Decimal]
     ) -> None:
-        for key in list(self.state.counters):
-            overlaps = key.window.start < window.end and key.window.end > window.start
-            if key.organization_id == organization_id and overlaps:
+        for key, row in list(self.state.counters.items()):
+            org, _, start = key
+            if org == organization_id and start < window.end and row.window_end > window.start:
                 del self.state.counters[key]
         for usage_type, total in totals.items():
-            self.state.counters[CounterKey(organization_id, usage_type, window)] = total
+            row_key = (organization_id, usage_type, window.start)
+            self.state.counters[row_key] = CounterRow(window.end, total)
 
     async def limit_view(
         self, organization_id: str, now: datetime, usage_type: UsageType | None = None
@@ -181,9 +221,9 @@ class InMemoryMeteringStore:
                 reserved[r.usage_type] = reserved.get(r.usage_type, Decimal(0)) + r.quantity
         return UsageSnapshot(
             counters={
-                k.usage_type: v
-                for k, v in self.state.counters.items()
-                if wanted(k.organization_id, k.usage_type) and k.window.contains(now)
+                kind: row.quantity
+                for (org, kind, start), row in self.state.counters.items()
+                if wanted(org, kind) and start <= now < row.window_end
             },
             gauges={k[1]: v.level for k, v in self.state.gauges.items() if wanted(*k)},
             reserved=reserved,
@@ -221,10 +261,12 @@ class InMemoryMeteringStore:
     async def set_reservation_status(
         self, reservation_id: str, status: str, record_id: str | None = None
     ) -> None:
-        reservation = self.state.reservations[reservation_id]
-        self.state.reservations[reservation_id] = replace(
-            reservation, status=status, record_id=record_id
-        )
+        """An UPDATE by id: an unknown id changes nothing."""
+        reservation = self.state.reservations.get(reservation_id)
+        if reservation is not None:
+            self.state.reservations[reservation_id] = replace(
+                reservation, status=status, record_id=record_id
+            )
 
     async def add_outbox_events(self, events: Iterable[OutboxEvent]) -> int:
         added = 0
@@ -235,18 +277,79 @@ class InMemoryMeteringStore:
         return added
 
 
+# A write as the unit of work journals it, to be applied again to the shared state at commit.
+Write = Callable[[InMemoryMeteringStore], Awaitable[object]]
+
+
+class JournalingMeteringStore(InMemoryMeteringStore):
+    """The store of one unit of work: its own copy of the state, and the journal of its writes.
+
+    Each write is journaled with a copy of its arguments (the caller may reuse its mappings)."""
+
+    def __init__(self, state: State) -> None:
+        super().__init__(state)
+        self.journal: list[Write] = []
+
+    async def save_entitlements(self, entitlements: Entitlements, now: datetime) -> None:
+        self.journal.append(lambda live: live.save_entitlements(entitlements, now))
+        await super().save_entitlements(entitlements, now)
+
+    async def insert_records(self, records: Sequence[StoredRecord]) -> set[RecordKey]:
+        staged = list(records)
+        self.journal.append(lambda live: live.insert_records(staged))
+        return await super().insert_records(staged)
+
+    async def add_to_counters(
+        self, increments: Mapping[CounterKey, Decimal]
+    ) -> dict[CounterKey, Decimal]:
+        staged = dict(increments)
+        self.journal.append(lambda live: live.add_to_counters(staged))
+        return await super().add_to_counters(staged)
+
+    async def update_gauges(
+        self, readings: Mapping[GaugeKey, GaugeReading]
+    ) -> dict[GaugeKey, GaugeChange]:
+        staged = dict(readings)
+        self.journal.append(lambda live: live.update_gauges(staged))
+        return await super().update_gauges(staged)
+
+    async def replace_counters(
+        self, organization_id: str, window: Period, totals: Mapping[UsageType, Decimal]
+    ) -> None:
+        staged = dict(totals)
+        self.journal.append(lambda live: live.replace_counters(organization_id, window, staged))
+        await super().replace_counters(organization_id, window, staged)
+
+    async def insert_reservation(self, reservation: Reservation) -> bool:
+        self.journal.append(lambda live: live.insert_reservation(reservation))
+        return await super().insert_reservation(reservation)
+
+    async def set_reservation_status(
+        self, reservation_id: str, status: str, record_id: str | None = None
+    ) -> None:
+        self.journal.append(
+            lambda live: live.set_reservation_status(reservation_id, status, record_id)
+        )
+        await super().set_reservation_status(reservation_id, status, record_id)
+
+    async def add_outbox_events(self, events: Iterable[OutboxEvent]) -> int:
+        staged = list(events)
+        self.journal.append(lambda live: live.add_outbox_events(staged))
+        return await super().add_outbox_events(staged)
+
+
 class InMemoryUnitOfWork:
     def __init__(self, database: InMemoryDatabase) -> None:
         self._database = database
-        self._store: InMemoryMeteringStore | None = None
+        self._store: JournalingMeteringStore | None = None
 
     @property
-    def store(self) -> InMemoryMeteringStore:
+    def store(self) -> JournalingMeteringStore:
         assert self._store is not None, "store used outside `async with`"
         return self._store
 
     async def __aenter__(self) -> Self:
-        self._store = InMemoryMeteringStore(copy.deepcopy(self._database.state))
+        self._store = JournalingMeteringStore(copy.deepcopy(self._database.state))
         return self
 
     async def __aexit__(
@@ -258,7 +361,13 @@ class InMemoryUnitOfWork:
         self._store = None  # anything not committed is dropped
 
     async def commit(self) -> None:
-        self._database.state = self.store.state
+        """Apply this unit of work's writes, in order, to the state as it is now (which other
+        units of work may have changed since this one began). The in-memory store never awaits
+        anything, so no other unit of work runs in between: a commit is atomic."""
+        live = InMemoryMeteringStore(self._database.state)
+        journal, self.store.journal = self.store.journal, []
+        for write in journal:
+            await write(live)
         self._database.commits += 1
 
 
