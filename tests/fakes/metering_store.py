@@ -372,11 +372,15 @@ class InMemoryUnitOfWork:
 
 
 class InMemoryDatabase:
-    """Shared state plus the factory the use cases take (`read_only` changes nothing here)."""
+    """Shared state plus the factory the use cases take (a reader is a unit of work that is
+    never committed)."""
 
     def __init__(self) -> None:
         self.state = State()
         self.commits = 0
 
-    def __call__(self, *, read_only: bool = False) -> InMemoryUnitOfWork:
+    def __call__(self) -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(self)
+
+    def reader(self) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(self)

@@ -4,7 +4,6 @@ each case)."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from taskforge_common.db.engine import Database
 from taskforge_metering.application.ports import UnitOfWorkFactory
 from taskforge_metering.storage.tables import metadata
-from taskforge_metering.storage.unit_of_work import SqlUnitOfWork
+from taskforge_metering.storage.unit_of_work import SqlUnitOfWorkFactory
 from tests.databases import empty_tables, migrated_database
 from tests.fakes.metering_store import InMemoryDatabase
 
@@ -45,4 +44,4 @@ async def unit_of_work(backend_database: tuple[str, Database | None]) -> UnitOfW
     if database is None:
         return InMemoryDatabase()
     await empty_tables(database, metadata)
-    return functools.partial(SqlUnitOfWork, database)
+    return SqlUnitOfWorkFactory(database)

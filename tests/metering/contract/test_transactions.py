@@ -74,7 +74,7 @@ async def test_a_unit_of_work_sees_its_own_writes_and_commits_them(
         assert (await uow.store.snapshot(ORG, at(10, 1))).counters == {JOBS: Decimal(1)}
         assert await uow.store.count_records(ORG, None, None, None) == 1
         await uow.commit()
-    async with unit_of_work(read_only=True) as reader:
+    async with unit_of_work.reader() as reader:
         entitled, snapshot = await reader.store.limit_view(ORG, at(10, 1))
         assert entitled == entitlements(1)
         assert snapshot.counters == {JOBS: Decimal(1)}

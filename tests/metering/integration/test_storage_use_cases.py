@@ -26,7 +26,7 @@ from taskforge_metering.domain.meters import UsageType
 from taskforge_metering.storage import tables
 from taskforge_metering.storage.repository import MeteringRepository
 from taskforge_metering.storage.repository_postgres import PostgresMeteringRepository
-from taskforge_metering.storage.unit_of_work import SqlUnitOfWork
+from taskforge_metering.storage.unit_of_work import SqlUnitOfWorkFactory
 from tests.metering.inputs import timestamp_parts
 
 OPERATOR = Caller("operator")
@@ -41,10 +41,7 @@ class Metering:
     """The use cases wired to one database, as the service wires them."""
 
     def __init__(self, database: Database, clock: ManualClock) -> None:
-        def unit_of_work(*, read_only: bool = False) -> SqlUnitOfWork:
-            return SqlUnitOfWork(database, read_only=read_only)
-
-        use_cases = UseCases.build(unit_of_work, clock, 1_000_000)
+        use_cases = UseCases.build(SqlUnitOfWorkFactory(database), clock, 1_000_000)
         self.database = database
         self.ingest = use_cases.ingest
         self.limits = use_cases.limits

@@ -19,7 +19,7 @@ from taskforge_common.logging import configure_logging
 from taskforge_common.telemetry import Telemetry, setup_telemetry
 from taskforge_metering.application.use_cases import UseCases
 from taskforge_metering.config import MeteringSettings
-from taskforge_metering.storage.unit_of_work import SqlUnitOfWork
+from taskforge_metering.storage.unit_of_work import SqlUnitOfWorkFactory
 from taskforge_metering.transport.servicer import METHOD_SCOPES, SERVICE_NAME, MeteringServicer
 
 
@@ -28,10 +28,9 @@ async def start(
 ) -> RunningServer:
     """Start the metering gRPC server on the configured host and port (0: any free port)."""
 
-    def unit_of_work(*, read_only: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(database, read_only=read_only)
-
-    use_cases = UseCases.build(unit_of_work, clock, settings.ingest_rate_per_second)
+    use_cases = UseCases.build(
+        SqlUnitOfWorkFactory(database), clock, settings.ingest_rate_per_second
+    )
     servicer = MeteringServicer(use_cases)
     auth = AuthInterceptor(JwtVerifier(settings.auth, clock=clock), METHOD_SCOPES)
     return await start_server(

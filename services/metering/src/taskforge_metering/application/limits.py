@@ -30,7 +30,7 @@ class LimitChecks:
         requested = parse_quantity(requested_quantity or "1", "requested_quantity")
         caller.ensure_access(org)
         now = self._clock.now()
-        async with self._unit_of_work(read_only=True) as uow:
+        async with self._unit_of_work.reader() as uow:
             granted, snapshot = await uow.store.limit_view(org, now, usage_type)
         if usage_type is not None:
             return check_one(granted, status_of(granted, snapshot, usage_type), requested)

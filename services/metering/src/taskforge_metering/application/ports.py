@@ -83,16 +83,12 @@ class UsageSnapshot:
         return source.get(usage_type, Decimal(0))
 
 
-class MeteringStore(Protocol):
-    """Storage of the metering service; implementations never commit."""
+class MeteringReader(Protocol):
+    """What a read-only unit of work may do: read. Implementations never commit."""
 
     async def get_entitlements(
-        self, organization_ids: Collection[str], *, for_update: bool = False
+        self, organization_ids: Collection[str]
     ) -> dict[str, Entitlements]: ...
-
-    async def save_entitlements(self, entitlements: Entitlements, now: datetime) -> None: ...
-
-    async def insert_records(self, records: Sequence[StoredRecord]) -> set[RecordKey]: ...
 
     async def find_records(self, keys: Collection[RecordKey]) -> dict[RecordKey, StoredRecord]: ...
 
@@ -122,18 +118,6 @@ class MeteringStore(Protocol):
         self, organization_id: str, usage_type: UsageType, start: datetime, end: datetime
     ) -> tuple[Decimal | None, list[GaugeReading]]: ...
 
-    async def add_to_counters(
-        self, increments: Mapping[CounterKey, Decimal]
-    ) -> dict[CounterKey, Decimal]: ...
-
-    async def update_gauges(
-        self, readings: Mapping[GaugeKey, GaugeReading]
-    ) -> dict[GaugeKey, GaugeChange]: ...
-
-    async def replace_counters(
-        self, organization_id: str, window: Period, totals: Mapping[UsageType, Decimal]
-    ) -> None: ...
-
     async def snapshot(
         self, organization_id: str, now: datetime, usage_type: UsageType | None = None
     ) -> UsageSnapshot:
@@ -147,25 +131,69 @@ class MeteringStore(Protocol):
         the database allows)."""
         ...
 
+    async def get_reservation(self, reservation_id: str) -> Reservation | None: ...
+
+    async def get_reservation_by_key(
+        self, organization_id: str, idempotency_key: str
+    ) -> Reservation | None: ...
+
+
+class MeteringStore(MeteringReader, Protocol):
+    """Storage of the metering service inside a read-write unit of work; never commits."""
+
+    async def get_entitlements(
+        self, organization_ids: Collection[str], *, for_update: bool = False
+    ) -> dict[str, Entitlements]: ...
+
+    async def get_reservation(
+        self, reservation_id: str, *, for_update: bool = False
+    ) -> Reservation | None: ...
+
+    async def save_entitlements(self, entitlements: Entitlements, now: datetime) -> None: ...
+
+    async def insert_records(self, records: Sequence[StoredRecord]) -> set[RecordKey]: ...
+
+    async def add_to_counters(
+        self, increments: Mapping[CounterKey, Decimal]
+    ) -> dict[CounterKey, Decimal]: ...
+
+    async def update_gauges(
+        self, readings: Mapping[GaugeKey, GaugeReading]
+    ) -> dict[GaugeKey, GaugeChange]: ...
+
+    async def replace_counters(
+        self, organization_id: str, window: Period, totals: Mapping[UsageType, Decimal]
+    ) -> None: ...
+
     async def lock_limit(self, organization_id: str, usage_type: UsageType) -> None: ...
 
     async def insert_reservation(self, reservation: Reservation) -> bool:
         """False, inserting nothing, when the (organisation, idempotency key) is taken."""
         ...
 
-    async def get_reservation(
-        self, reservation_id: str, *, for_update: bool = False
-    ) -> Reservation | None: ...
-
-    async def get_reservation_by_key(
-        self, organization_id: str, idempotency_key: str
-    ) -> Reservation | None: ...
-
     async def set_reservation_status(
         self, reservation_id: str, status: str, record_id: str | None = None
     ) -> None: ...
 
     async def add_outbox_events(self, events: Iterable[OutboxEvent]) -> int: ...
+
+
+class ReadUnitOfWork(Protocol):
+    """Reads inside `async with`; storage refuses writes, and `store` offers none. Each read
+    may stand alone (no transaction across them) where storage allows, and then sees
+    everything committed before it."""
+
+    @property
+    def store(self) -> MeteringReader: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
 
 
 class UnitOfWork(Protocol):
@@ -187,7 +215,8 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    """Makes a unit of work; `read_only` ones may skip the transaction where storage allows
-    (each read then sees everything committed before it)."""
+    """Makes units of work: read-write ones by calling it, read-only ones with `reader()`."""
 
-    def __call__(self, *, read_only: bool = False) -> UnitOfWork: ...
+    def __call__(self) -> UnitOfWork: ...
+
+    def reader(self) -> ReadUnitOfWork: ...

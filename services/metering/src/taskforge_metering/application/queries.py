@@ -45,7 +45,7 @@ class UsageQueries:
         org = parse_organization_id(organization_id)
         caller.ensure_access(org)
         now = self._clock.now()
-        async with self._unit_of_work(read_only=True) as uow:
+        async with self._unit_of_work.reader() as uow:
             granted, snapshot = await uow.store.limit_view(org, now)
         window = usage_window(granted, now)
         return CurrentUsage(snapshot, window.start, window.end)
@@ -69,7 +69,7 @@ class UsageQueries:
             raise InvalidArgument("end_time must be after start_time", field="end_time")
         caller.ensure_access(org)
         summary: dict[UsageType, Decimal] = {}
-        async with self._unit_of_work(read_only=True) as uow:
+        async with self._unit_of_work.reader() as uow:
             counters = await uow.store.sum_counters(org, start, end)
             for usage_type, meter in METERS.items():
                 if meter.kind is MeterKind.COUNTER:
@@ -100,7 +100,7 @@ class UsageQueries:
         after = decode_page_token(page_token, query) if page_token else None
         caller.ensure_access(org)
         size = page_size or DEFAULT_PAGE_SIZE
-        async with self._unit_of_work(read_only=True) as uow:
+        async with self._unit_of_work.reader() as uow:
             total = await uow.store.count_records(org, usage_type, start, end)
             records = await uow.store.list_records(org, usage_type, start, end, after, size + 1)
         next_token = ""

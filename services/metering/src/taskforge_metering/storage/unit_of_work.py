@@ -1,14 +1,18 @@
-"""The SQL unit of work: one transaction, rolled back unless committed."""
+"""The SQL units of work: read-write ones (one transaction, rolled back unless committed) and
+read-only ones, whose connections refuse writes and whose store is typed to offer none."""
 
 from __future__ import annotations
 
-import contextlib
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Self
+from typing import Generic, Self, TypeVar
 
 from taskforge_common.db.engine import Database, ReadOnlyTransaction, Transaction
+from taskforge_metering.application.ports import MeteringReader
 from taskforge_metering.storage.repository import MeteringRepository
 from taskforge_metering.storage.repository_postgres import PostgresMeteringRepository
+
+_Transaction = TypeVar("_Transaction", bound=ReadOnlyTransaction)
 
 
 def repository_for(transaction: ReadOnlyTransaction) -> MeteringRepository:
@@ -18,28 +22,18 @@ def repository_for(transaction: ReadOnlyTransaction) -> MeteringRepository:
     return MeteringRepository(transaction)
 
 
-class SqlUnitOfWork:
-    def __init__(self, database: Database, *, read_only: bool = False) -> None:
-        self._database = database
-        self._read_only = read_only
-        self._scope: contextlib.AbstractAsyncContextManager[ReadOnlyTransaction] | None = None
-        self._transaction: ReadOnlyTransaction | None = None
+class _SqlScope(Generic[_Transaction]):
+    """A transaction of the database and the repository over it, for `async with`."""
+
+    def __init__(self, scope: AbstractAsyncContextManager[_Transaction]) -> None:
+        self._scope = scope
+        self._transaction: _Transaction | None = None
         self._repository: MeteringRepository | None = None
 
     async def __aenter__(self) -> Self:
-        self._scope = (
-            self._database.read_only_transaction()
-            if self._read_only
-            else self._database.transaction()
-        )
         self._transaction = await self._scope.__aenter__()
         self._repository = repository_for(self._transaction)
         return self
-
-    @property
-    def store(self) -> MeteringRepository:
-        assert self._repository is not None, "store used outside `async with`"
-        return self._repository
 
     async def __aexit__(
         self,
@@ -47,11 +41,44 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        assert self._scope is not None
+        self._repository = None
         await self._scope.__aexit__(exc_type, exc, traceback)
 
+    def _store(self) -> MeteringRepository:
+        assert self._repository is not None, "store used outside `async with`"
+        return self._repository
+
+
+class SqlReadUnitOfWork(_SqlScope[ReadOnlyTransaction]):
+    def __init__(self, database: Database) -> None:
+        super().__init__(database.read_only_transaction())
+
+    @property
+    def store(self) -> MeteringReader:
+        return self._store()
+
+
+class SqlUnitOfWork(_SqlScope[Transaction]):
+    def __init__(self, database: Database) -> None:
+        super().__init__(database.transaction())
+
+    @property
+    def store(self) -> MeteringRepository:
+        return self._store()
+
     async def commit(self) -> None:
-        assert isinstance(self._transaction, Transaction), (
-            "commit() outside `async with` or of a read-only unit of work"
-        )
+        assert self._transaction is not None, "commit() outside `async with`"
         await self._transaction.commit()
+
+
+class SqlUnitOfWorkFactory:
+    """The use cases' `UnitOfWorkFactory` over one database."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self._database)
+
+    def reader(self) -> SqlReadUnitOfWork:
+        return SqlReadUnitOfWork(self._database)
