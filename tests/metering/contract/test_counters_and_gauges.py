@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import pytest
-
 from taskforge_common.periods import Period
 from taskforge_metering.application.ports import GaugeChange, UnitOfWorkFactory, UsageSnapshot
 from taskforge_metering.domain.aggregation import GaugeReading
@@ -61,17 +59,8 @@ async def test_counters_are_one_row_per_window_start(unit_of_work: UnitOfWorkFac
 
 
 async def test_one_batch_may_add_twice_to_one_counter_row(
-    backend: str, unit_of_work: UnitOfWorkFactory, request: pytest.FixtureRequest
+    unit_of_work: UnitOfWorkFactory,
 ) -> None:
-    if backend == "postgresql":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="PostgresMeteringRepository.add_to_counters sends the batch as one "
-                "INSERT ... ON CONFLICT DO UPDATE, which cannot affect a row twice "
-                "(CardinalityViolationError) when two keys share a window start",
-            )
-        )
     async with unit_of_work() as uow:
         totals = await uow.store.add_to_counters(
             {counter(JOBS, MARCH): Decimal(2), counter(JOBS, MARCH_LONGER): Decimal(3)}

@@ -171,17 +171,25 @@ class PostgresMeteringRepository(MeteringRepository):
     ) -> dict[CounterKey, Decimal]:
         if not increments:
             return {}
-        keys = sorted(increments, key=counter_sort_key)
+        # One row per (organisation, type, window start), the conflict target: one statement
+        # may not touch a row twice, so keys that share a row are added up first.
+        rows_by_start: dict[tuple[str, str, datetime], tuple[datetime, Decimal]] = {}
+        for key in sorted(increments, key=counter_sort_key):
+            row = (key.organization_id, key.usage_type.value, key.window.start)
+            end, amount = rows_by_start.get(row, (key.window.end, Decimal(0)))
+            rows_by_start[row] = (end, amount + increments[key])
         rows = await self._driver.fetch(
             _ADD_TO_COUNTERS,
-            [k.organization_id for k in keys],
-            [k.usage_type.value for k in keys],
-            [k.window.start for k in keys],
-            [k.window.end for k in keys],
-            [increments[k] for k in keys],
+            [row[0] for row in rows_by_start],
+            [row[1] for row in rows_by_start],
+            [row[2] for row in rows_by_start],
+            [end for end, _ in rows_by_start.values()],
+            [amount for _, amount in rows_by_start.values()],
         )
         totals = {(row[0], row[1], row[2]): row[3] for row in rows}
-        return {k: totals[(k.organization_id, k.usage_type.value, k.window.start)] for k in keys}
+        return {
+            k: totals[(k.organization_id, k.usage_type.value, k.window.start)] for k in increments
+        }
 
     async def update_gauges(
         self, readings: Mapping[GaugeKey, GaugeReading]
