@@ -35,6 +35,8 @@ ALL_SCOPES = [scope.value for scope in Scope]
 class Client:
     stub: metering_service_pb2_grpc.MeteringServiceAsyncStub
     clock: ManualClock
+    # The stub's channel, for calls the stub cannot make (raw bytes, made-up methods).
+    channel: grpc.aio.Channel | None = None
 
     def token(self, scopes: Sequence[str], organization_id: str | None = None) -> str:
         return issue_token(

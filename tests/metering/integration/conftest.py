@@ -17,5 +17,5 @@ from tests.metering.service_client import Client, start_service
 async def client(metering_database: Database, clock: ManualClock) -> AsyncIterator[Client]:
     running = await start_service(metering_database, clock)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-        yield Client(metering_service_pb2_grpc.MeteringServiceStub(channel), clock)
+        yield Client(metering_service_pb2_grpc.MeteringServiceStub(channel), clock, channel)
     await running.stop(0)

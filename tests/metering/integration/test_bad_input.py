@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
+import tracemalloc
 import uuid
 from datetime import timedelta
 
@@ -327,3 +329,31 @@ async def test_entitlements_compare_organisation_ids_in_canonical_form(client: C
         )
     )
     assert code == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_made_up_method_names_cost_nothing_lasting(client: Client) -> None:
+    """2,000 calls to distinct 4,000-character method names, with and without a token, answer
+    UNIMPLEMENTED and leave nothing behind (the tracing interceptor cached them, ~4 KiB each)."""
+    channel = client.channel
+    assert channel is not None
+
+    async def call(n: int) -> grpc.StatusCode:
+        path = f"/x{n}.{'m' * 4000}/M"
+        metadata = client.auth() if n % 2 else ()
+        with pytest.raises(grpc.aio.AioRpcError) as failure:
+            await channel.unary_unary(path, None, None)(b"", metadata=metadata)
+        return failure.value.code()
+
+    await asyncio.gather(*(call(n) for n in range(50)))  # warm up whatever grpc allocates once
+    tracemalloc.start()
+    try:
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        for start in range(0, 2000, 100):
+            codes = await asyncio.gather(*(call(n) for n in range(start + 50, start + 150)))
+            assert set(codes) == {grpc.StatusCode.UNIMPLEMENTED}
+        gc.collect()  # what the calls left as garbage is not kept
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 1_000_000, f"{grown} bytes kept after 2,000 made-up method names"
