@@ -31,6 +31,28 @@ class MeteringServiceStub:
     Every call needs a bearer JWT in the `authorization` metadata (UNAUTHENTICATED otherwise) with
     the scope named on the RPC (PERMISSION_DENIED otherwise); a token bound to one organisation
     never reaches another's data.
+
+    Bounds on every field (SPEC §11): timestamps from 2000-01-01T00:00:00Z to before
+    2100-01-01T00:00:00Z; durations from 1 s to 30 days; decimal strings at most 40 characters,
+    quantities at most 6 decimal places and 1e12; ids are UUID text (compared in canonical
+    lower-case form); idempotency keys 1–255 printable characters; page tokens are opaque. A
+    request that cannot be decoded answers UNAUTHENTICATED without a valid token, else
+    INVALID_ARGUMENT.
+
+    Errors follow Google's error model (AIP-193): every error status carries a
+    google.rpc.ErrorInfo with domain "billing.taskforge" and a stable reason; INVALID_ARGUMENT
+    also carries a google.rpc.BadRequest naming the offending field by its path
+    ("events[3].quantity"), RESOURCE_EXHAUSTED a google.rpc.RetryInfo. The reasons:
+    INVALID_ARGUMENT: INVALID_FIELD, UNDECODABLE_REQUEST
+    NOT_FOUND: NOT_FOUND
+    ALREADY_EXISTS: IDEMPOTENCY_KEY_REUSED
+    FAILED_PRECONDITION: USAGE_PERIOD_CLOSED, RESERVATION_NOT_ACTIVE, RESERVATION_EXPIRED,
+    RESERVATION_COMMITTED
+    PERMISSION_DENIED: SCOPE_MISSING, ORGANIZATION_FORBIDDEN, METHOD_NOT_ALLOWED
+    UNAUTHENTICATED: TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED
+    RESOURCE_EXHAUSTED: RATE_LIMITED
+    UNAVAILABLE: DATABASE_UNAVAILABLE (retry with backoff; every write is idempotent)
+    INTERNAL: INTERNAL_ERROR
     """
 
     def __init__(self, channel):
@@ -97,12 +119,35 @@ class MeteringServiceServicer:
     Every call needs a bearer JWT in the `authorization` metadata (UNAUTHENTICATED otherwise) with
     the scope named on the RPC (PERMISSION_DENIED otherwise); a token bound to one organisation
     never reaches another's data.
+
+    Bounds on every field (SPEC §11): timestamps from 2000-01-01T00:00:00Z to before
+    2100-01-01T00:00:00Z; durations from 1 s to 30 days; decimal strings at most 40 characters,
+    quantities at most 6 decimal places and 1e12; ids are UUID text (compared in canonical
+    lower-case form); idempotency keys 1–255 printable characters; page tokens are opaque. A
+    request that cannot be decoded answers UNAUTHENTICATED without a valid token, else
+    INVALID_ARGUMENT.
+
+    Errors follow Google's error model (AIP-193): every error status carries a
+    google.rpc.ErrorInfo with domain "billing.taskforge" and a stable reason; INVALID_ARGUMENT
+    also carries a google.rpc.BadRequest naming the offending field by its path
+    ("events[3].quantity"), RESOURCE_EXHAUSTED a google.rpc.RetryInfo. The reasons:
+    INVALID_ARGUMENT: INVALID_FIELD, UNDECODABLE_REQUEST
+    NOT_FOUND: NOT_FOUND
+    ALREADY_EXISTS: IDEMPOTENCY_KEY_REUSED
+    FAILED_PRECONDITION: USAGE_PERIOD_CLOSED, RESERVATION_NOT_ACTIVE, RESERVATION_EXPIRED,
+    RESERVATION_COMMITTED
+    PERMISSION_DENIED: SCOPE_MISSING, ORGANIZATION_FORBIDDEN, METHOD_NOT_ALLOWED
+    UNAUTHENTICATED: TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED
+    RESOURCE_EXHAUSTED: RATE_LIMITED
+    UNAVAILABLE: DATABASE_UNAVAILABLE (retry with backoff; every write is idempotent)
+    INTERNAL: INTERNAL_ERROR
     """
 
     def RecordUsage(self, request, context):
         """Records one usage event, acknowledged after it is durably stored. Scope usage:write.
         Errors: INVALID_ARGUMENT (bad event), ALREADY_EXISTS (key reused with another payload),
-        FAILED_PRECONDITION (closed period), RESOURCE_EXHAUSTED (ingest rate limit).
+        FAILED_PRECONDITION (closed period), RESOURCE_EXHAUSTED (ingest rate limit). Calls are
+        written together in shared transactions; one call's bad event never fails another's.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -123,16 +168,25 @@ class MeteringServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReserveUsage(self, request, context):
-        """Holds capacity for a job so that usage plus live reservations never exceed a limit.
-        Retrying with the same idempotency key answers the same reservation. Scope usage:write.
+        """Holds capacity for a job. It is granted only if recorded usage plus live reservations plus
+        its quantity stay within the limit at that moment; concurrent reservations of one
+        organisation and usage type are serialised, so together they never take more than the
+        limit leaves. Usage itself is never refused for a limit (RecordUsage, or a commit above the
+        reserved quantity, counts what happened), so usage may exceed a limit; then no reservation
+        is granted. Retrying with the same idempotency key and payload answers the same
+        reservation; with another payload ALREADY_EXISTS (IDEMPOTENCY_KEY_REUSED). Scope
+        usage:write.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CommitReservation(self, request, context):
-        """Turns a reservation into recorded usage; safe to retry. Scope usage:write.
-        Errors: NOT_FOUND, FAILED_PRECONDITION (released or expired).
+        """Turns a reservation into recorded usage of the actual quantity, above the reserved one or
+        not. A retry with the quantity it was committed with answers the original record; with
+        another quantity FAILED_PRECONDITION (RESERVATION_COMMITTED) naming the committed quantity.
+        Scope usage:write. Errors: NOT_FOUND, FAILED_PRECONDITION (released:
+        RESERVATION_NOT_ACTIVE; expired: RESERVATION_EXPIRED; closed period).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -140,7 +194,7 @@ class MeteringServiceServicer:
 
     def ReleaseReservation(self, request, context):
         """Gives a reservation's capacity back; safe to retry. Scope usage:write.
-        Errors: NOT_FOUND, FAILED_PRECONDITION (already committed).
+        Errors: NOT_FOUND, FAILED_PRECONDITION (already committed: RESERVATION_COMMITTED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -242,6 +296,28 @@ class MeteringService:
     Every call needs a bearer JWT in the `authorization` metadata (UNAUTHENTICATED otherwise) with
     the scope named on the RPC (PERMISSION_DENIED otherwise); a token bound to one organisation
     never reaches another's data.
+
+    Bounds on every field (SPEC §11): timestamps from 2000-01-01T00:00:00Z to before
+    2100-01-01T00:00:00Z; durations from 1 s to 30 days; decimal strings at most 40 characters,
+    quantities at most 6 decimal places and 1e12; ids are UUID text (compared in canonical
+    lower-case form); idempotency keys 1–255 printable characters; page tokens are opaque. A
+    request that cannot be decoded answers UNAUTHENTICATED without a valid token, else
+    INVALID_ARGUMENT.
+
+    Errors follow Google's error model (AIP-193): every error status carries a
+    google.rpc.ErrorInfo with domain "billing.taskforge" and a stable reason; INVALID_ARGUMENT
+    also carries a google.rpc.BadRequest naming the offending field by its path
+    ("events[3].quantity"), RESOURCE_EXHAUSTED a google.rpc.RetryInfo. The reasons:
+    INVALID_ARGUMENT: INVALID_FIELD, UNDECODABLE_REQUEST
+    NOT_FOUND: NOT_FOUND
+    ALREADY_EXISTS: IDEMPOTENCY_KEY_REUSED
+    FAILED_PRECONDITION: USAGE_PERIOD_CLOSED, RESERVATION_NOT_ACTIVE, RESERVATION_EXPIRED,
+    RESERVATION_COMMITTED
+    PERMISSION_DENIED: SCOPE_MISSING, ORGANIZATION_FORBIDDEN, METHOD_NOT_ALLOWED
+    UNAUTHENTICATED: TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED
+    RESOURCE_EXHAUSTED: RATE_LIMITED
+    UNAVAILABLE: DATABASE_UNAVAILABLE (retry with backoff; every write is idempotent)
+    INTERNAL: INTERNAL_ERROR
     """
 
     @staticmethod
