@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from taskforge_common.clock import ManualClock
 from taskforge_common.config import AuthSettings, ConfigError
-from taskforge_common.errors import PermissionDenied, Unauthenticated
+from taskforge_common.errors import PermissionDenied, Reason, Unauthenticated
 from taskforge_common.grpc.auth import (
     JwtVerifier,
     Principal,
@@ -29,6 +29,7 @@ SECRET = "unit-test-secret-0123456789abcdefghij"
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 ORG = "0b7f5a52-2f6e-4c1e-9f4e-6f4d7c1b2a10"
 OTHER_ORG = "6c1d9b1e-7a3f-4f43-8d0e-2b5a9c8e7f61"
+ABSENT: Any = object()
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def token(scopes: tuple[str, ...] = ("billing:read",), **kwargs: Any) -> str:
 
 
 def encode(changes: dict[str, Any]) -> str:
-    """A signed token with valid claims, changed by `changes` (None removes a claim)."""
+    """A signed token with valid claims, changed by `changes` (ABSENT removes a claim)."""
     claims: dict[str, Any] = {
         "sub": "user-1",
         "iss": "taskforge",
@@ -54,7 +55,7 @@ def encode(changes: dict[str, Any]) -> str:
         "exp": int((NOW + timedelta(hours=1)).timestamp()),
     }
     for key, value in changes.items():
-        if value is None:
+        if value is ABSENT:
             claims.pop(key)
         else:
             claims[key] = value
@@ -77,8 +78,9 @@ def test_expiry_is_checked_against_the_clock_with_30s_leeway(
     clock.set(NOW + timedelta(minutes=5, seconds=30))
     assert verifier.verify(issued).subject == "user-1"
     clock.set(NOW + timedelta(minutes=5, seconds=31))
-    with pytest.raises(Unauthenticated, match="expired"):
+    with pytest.raises(Unauthenticated, match="expired") as expired:
         verifier.verify(issued)
+    assert expired.value.reason is Reason.TOKEN_EXPIRED
 
 
 def test_a_token_not_yet_valid_is_refused(verifier: JwtVerifier) -> None:
@@ -91,8 +93,9 @@ def test_a_forged_signature_is_refused(verifier: JwtVerifier) -> None:
     forged = issue_token(
         "another-secret-0123456789abcdefghijkl", "user-1", ["billing:admin"], now=NOW
     )
-    with pytest.raises(Unauthenticated, match="signature is invalid"):
+    with pytest.raises(Unauthenticated, match="signature is invalid") as refused:
         verifier.verify(forged)
+    assert refused.value.reason is Reason.TOKEN_INVALID
 
 
 def test_a_tampered_payload_is_refused(verifier: JwtVerifier) -> None:
@@ -109,19 +112,51 @@ def test_a_tampered_payload_is_refused(verifier: JwtVerifier) -> None:
     [
         ({"aud": "someone-else"}, "not meant for this audience"),
         ({"iss": "evil"}, "unknown issuer"),
-        ({"exp": None}, "lacks the 'exp' claim"),
-        ({"sub": None}, "lacks the 'sub' claim"),
-        ({"aud": None}, "lacks the 'aud' claim"),
+        ({"exp": ABSENT}, "lacks the 'exp' claim"),
+        ({"sub": ABSENT}, "lacks the 'sub' claim"),
+        ({"aud": ABSENT}, "lacks the 'aud' claim"),
         ({"exp": "tomorrow"}, "'exp' claim is not a timestamp"),
+        ({"sub": ""}, "'sub' claim must be a non-empty string"),
         ({"scope": ["billing:read"]}, "'scope' claim must be a space-separated string"),
-        ({"org_id": ""}, "'org_id' claim must be a non-empty string"),
     ],
 )
 def test_bad_claims_are_refused(
     verifier: JwtVerifier, claims: dict[str, Any], message: str
 ) -> None:
-    with pytest.raises(Unauthenticated, match=message):
+    with pytest.raises(Unauthenticated, match=message) as refused:
         verifier.verify(encode(claims))
+    assert refused.value.reason is Reason.TOKEN_INVALID
+
+
+@pytest.mark.parametrize(
+    "org_id",
+    [
+        None,  # JSON null: not the same as an absent claim
+        "",
+        "acme",
+        42,
+        [ORG],
+        ORG.replace("-", ""),
+        "{" + ORG + "}",
+        "urn:uuid:" + ORG,
+        ORG + "\n",
+        " " + ORG,
+        ORG[:-1] + "g",
+    ],
+    ids=repr,
+)
+def test_an_org_id_claim_that_is_not_a_uuid_is_refused(
+    verifier: JwtVerifier, org_id: object
+) -> None:
+    with pytest.raises(Unauthenticated, match="'org_id' claim must be an organization id") as bad:
+        verifier.verify(encode({"org_id": org_id}))
+    assert bad.value.reason is Reason.TOKEN_INVALID
+
+
+def test_an_org_id_claim_is_held_in_canonical_form(verifier: JwtVerifier) -> None:
+    principal = verifier.verify(encode({"org_id": ORG.upper()}))
+    assert principal.organization_id == ORG
+    assert principal.can_access(ORG)
 
 
 def test_a_token_without_scope_claim_has_no_scopes(verifier: JwtVerifier) -> None:
@@ -132,8 +167,9 @@ def test_a_token_without_scope_claim_has_no_scopes(verifier: JwtVerifier) -> Non
 
 @pytest.mark.parametrize("garbage", ["", "not-a-jwt", "a.b.c"])
 def test_garbage_is_refused(verifier: JwtVerifier, garbage: str) -> None:
-    with pytest.raises(Unauthenticated, match="malformed"):
+    with pytest.raises(Unauthenticated, match="malformed") as refused:
         verifier.verify(garbage)
+    assert refused.value.reason is Reason.TOKEN_INVALID
 
 
 def test_unsigned_tokens_are_refused(verifier: JwtVerifier) -> None:
@@ -240,16 +276,19 @@ def test_require_helpers() -> None:
     bound = Principal("app", ORG, frozenset({"billing:read"}))
     require_scope(bound, Scope.BILLING_READ)
     require_organization(bound, ORG)
-    with pytest.raises(PermissionDenied, match="lacks the billing:write scope"):
+    with pytest.raises(PermissionDenied, match="lacks the billing:write scope") as lacking:
         require_scope(bound, Scope.BILLING_WRITE)
+    assert lacking.value.reason is Reason.SCOPE_MISSING
     with pytest.raises(PermissionDenied) as denied:
         require_organization(bound, OTHER_ORG)
     assert OTHER_ORG not in denied.value.message
+    assert denied.value.reason is Reason.ORGANIZATION_FORBIDDEN
 
 
 def test_current_principal_outside_a_call_is_unauthenticated() -> None:
-    with pytest.raises(Unauthenticated):
+    with pytest.raises(Unauthenticated) as refused:
         current_principal()
+    assert refused.value.reason is Reason.TOKEN_MISSING
 
 
 def test_issue_token_claims() -> None:
