@@ -371,9 +371,78 @@ class InMemoryUnitOfWork:
         self._database.commits += 1
 
 
+class ReadOnlyStorageError(Exception):
+    """A write through a read-only unit of work, which the databases refuse too."""
+
+
+class ReadOnlyMeteringStore(InMemoryMeteringStore):
+    """The store of a read-only unit of work: reads of the shared state as it is at each read
+    (as PostgreSQL's standalone reads see all that is committed); every write is refused."""
+
+    def _refuse(self) -> ReadOnlyStorageError:
+        return ReadOnlyStorageError("cannot write through a read-only unit of work")
+
+    async def save_entitlements(self, entitlements: Entitlements, now: datetime) -> None:
+        raise self._refuse()
+
+    async def insert_records(self, records: Sequence[StoredRecord]) -> set[RecordKey]:
+        raise self._refuse()
+
+    async def add_to_counters(
+        self, increments: Mapping[CounterKey, Decimal]
+    ) -> dict[CounterKey, Decimal]:
+        raise self._refuse()
+
+    async def update_gauges(
+        self, readings: Mapping[GaugeKey, GaugeReading]
+    ) -> dict[GaugeKey, GaugeChange]:
+        raise self._refuse()
+
+    async def replace_counters(
+        self, organization_id: str, window: Period, totals: Mapping[UsageType, Decimal]
+    ) -> None:
+        raise self._refuse()
+
+    async def insert_reservation(self, reservation: Reservation) -> bool:
+        raise self._refuse()
+
+    async def set_reservation_status(
+        self, reservation_id: str, status: str, record_id: str | None = None
+    ) -> None:
+        raise self._refuse()
+
+    async def add_outbox_events(self, events: Iterable[OutboxEvent]) -> int:
+        raise self._refuse()
+
+
+class InMemoryReadUnitOfWork:
+    """A read-only unit of work: nothing to commit, and its store refuses writes."""
+
+    def __init__(self, database: InMemoryDatabase) -> None:
+        self._database = database
+        self._store: ReadOnlyMeteringStore | None = None
+
+    @property
+    def store(self) -> ReadOnlyMeteringStore:
+        assert self._store is not None, "store used outside `async with`"
+        return self._store
+
+    async def __aenter__(self) -> Self:
+        self._store = ReadOnlyMeteringStore(self._database.state)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._store = None
+
+
 class InMemoryDatabase:
-    """Shared state plus the factory the use cases take (a reader is a unit of work that is
-    never committed)."""
+    """Shared state plus the factory the use cases take: read-write units of work by calling
+    it, read-only ones with `reader()`."""
 
     def __init__(self) -> None:
         self.state = State()
@@ -382,5 +451,5 @@ class InMemoryDatabase:
     def __call__(self) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(self)
 
-    def reader(self) -> InMemoryUnitOfWork:
-        return InMemoryUnitOfWork(self)
+    def reader(self) -> InMemoryReadUnitOfWork:
+        return InMemoryReadUnitOfWork(self)

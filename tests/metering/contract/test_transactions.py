@@ -4,11 +4,15 @@ their changes (a counter both add to keeps both increments)."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import cast
 
+import asyncpg
 import pytest
+from sqlalchemy.exc import DBAPIError
 
 from taskforge_metering.application.ports import MeteringStore, UnitOfWorkFactory
 from taskforge_metering.domain.aggregation import GaugeReading
+from tests.fakes.metering_store import ReadOnlyStorageError
 from tests.metering.contract.builders import (
     JOBS,
     MARCH,
@@ -23,6 +27,10 @@ from tests.metering.contract.builders import (
     reservation,
     run_overlapping,
 )
+
+# How each backend refuses a write through a reader: SQLite's query_only, PostgreSQL's
+# read-only connections, the fake's read-only store.
+REFUSED = (DBAPIError, asyncpg.exceptions.ReadOnlySQLTransactionError, ReadOnlyStorageError)
 
 
 async def _write_everything(store: MeteringStore) -> None:
@@ -80,6 +88,32 @@ async def test_a_unit_of_work_sees_its_own_writes_and_commits_them(
         assert snapshot.counters == {JOBS: Decimal(1)}
         assert snapshot.gauges == {WORKERS: Decimal(3)}
         assert snapshot.reserved == {JOBS: Decimal(1)}
+        assert await reader.store.count_records(ORG, None, None, None) == 1
+
+
+async def test_a_reader_refuses_writes(unit_of_work: UnitOfWorkFactory) -> None:
+    writes: list[Work] = [
+        lambda store: store.insert_records([record(1, at(10), key="k")]),
+        lambda store: store.add_to_counters({counter(JOBS, MARCH): Decimal(1)}),
+        lambda store: store.insert_reservation(reservation(2, "r")),
+    ]
+    for write in writes:
+        with pytest.raises(REFUSED, match=r"(?i)read-?only"):
+            async with unit_of_work.reader() as reader:
+                await write(cast(MeteringStore, reader.store))
+    await _assert_nothing_stored(unit_of_work)
+
+
+async def test_a_reader_sees_what_was_committed_before_each_read(
+    backend: str, unit_of_work: UnitOfWorkFactory
+) -> None:
+    if backend == "sqlite":
+        pytest.skip("SQLite runs one transaction at a time: a write cannot commit mid-read")
+    async with unit_of_work.reader() as reader:
+        assert await reader.store.count_records(ORG, None, None, None) == 0
+        async with unit_of_work() as uow:
+            await uow.store.insert_records([record(1, at(10))])
+            await uow.commit()
         assert await reader.store.count_records(ORG, None, None, None) == 1
 
 
