@@ -33,6 +33,18 @@ YEAR_ONE = Timestamp(seconds=-62135596800)  # 0001-01-01T00:00:00Z
 LAST_INSTANT = Timestamp(seconds=253402300799, nanos=999_999_999)  # 9999-12-31T23:59:59.999999999Z
 
 
+def jobs_reservation(
+    quantity: str, key: str, ttl: Duration | None = None
+) -> pb.ReserveUsageRequest:
+    return pb.ReserveUsageRequest(
+        organization_id=ORG,
+        usage_type=common_pb2.USAGE_TYPE_JOB_EXECUTION,
+        quantity=quantity,
+        idempotency_key=key,
+        ttl=ttl,
+    )
+
+
 async def recorded(client: Client, organization_id: str) -> int:
     listed = await client.stub.ListUsageRecords(
         pb.ListUsageRecordsRequest(organization_id=organization_id), metadata=client.auth()
@@ -76,12 +88,7 @@ async def test_a_year_one_event_fails_alone_and_never_its_group(client: Client) 
 async def test_a_year_one_commit_is_invalid_argument(client: Client) -> None:
     await grant(client, job_execution="10")
     reserved = await client.stub.ReserveUsage(
-        pb.ReserveUsageRequest(
-            organization_id=ORG,
-            usage_type=common_pb2.USAGE_TYPE_JOB_EXECUTION,
-            quantity="1",
-            idempotency_key="r",
-        ),
+        jobs_reservation("1", "r"),
         metadata=client.auth(),
     )
     code = await status_of(
@@ -182,25 +189,13 @@ async def test_reservation_ttls_out_of_range_are_invalid_argument(client: Client
     ):
         code = await status_of(
             client.stub.ReserveUsage(
-                pb.ReserveUsageRequest(
-                    organization_id=ORG,
-                    usage_type=common_pb2.USAGE_TYPE_JOB_EXECUTION,
-                    quantity="1",
-                    idempotency_key=str(uuid.uuid4()),
-                    ttl=ttl,
-                ),
+                jobs_reservation("1", str(uuid.uuid4()), ttl),
                 metadata=client.auth(),
             )
         )
         assert code == grpc.StatusCode.INVALID_ARGUMENT, ttl
     longest = await client.stub.ReserveUsage(
-        pb.ReserveUsageRequest(
-            organization_id=ORG,
-            usage_type=common_pb2.USAGE_TYPE_JOB_EXECUTION,
-            quantity="1",
-            idempotency_key="longest",
-            ttl=Duration(seconds=30 * 86_400),
-        ),
+        jobs_reservation("1", "longest", Duration(seconds=30 * 86_400)),
         metadata=client.auth(),
     )
     expires = longest.reservation.expires_at.ToDatetime() - client.clock.now().replace(tzinfo=None)
@@ -288,12 +283,7 @@ async def test_racing_reservations_with_one_key_never_answer_internal(client: Cl
 async def test_a_commit_retried_with_another_quantity_is_refused(client: Client) -> None:
     await grant(client, job_execution="10")
     reserved = await client.stub.ReserveUsage(
-        pb.ReserveUsageRequest(
-            organization_id=ORG,
-            usage_type=common_pb2.USAGE_TYPE_JOB_EXECUTION,
-            quantity="4",
-            idempotency_key="job-1",
-        ),
+        jobs_reservation("4", "job-1"),
         metadata=client.auth(),
     )
     commit = pb.CommitReservationRequest(reservation_id=reserved.reservation.id, quantity="12")

@@ -249,16 +249,20 @@ async def test_fifty_concurrent_reservations_admit_exactly_the_remaining_ten(
     assert decision.statuses[0].reserved == Decimal(10)
 
 
-async def test_a_commit_above_the_reservation_counts_what_happened(
-    metering: Metering, clock: ManualClock
-) -> None:
+async def reserve_four_of_ten_jobs(metering: Metering) -> tuple[str, str]:
+    """A new organisation allowed 10 jobs, and its reservation of 4: (organisation, id)."""
     o = org()
     await grant(metering, o, job_execution="10")
     outcome = await metering.reservations.reserve(
         o, UsageType.JOB_EXECUTION, "4", "r1", timedelta(minutes=1), OPERATOR
     )
     assert outcome.reservation is not None
-    committed = await metering.reservations.commit(outcome.reservation.id, "12", None, {}, OPERATOR)
+    return o, outcome.reservation.id
+
+
+async def test_a_commit_above_the_reservation_counts_what_happened(metering: Metering) -> None:
+    o, reservation_id = await reserve_four_of_ten_jobs(metering)
+    committed = await metering.reservations.commit(reservation_id, "12", None, {}, OPERATOR)
     assert committed.record.quantity == Decimal(12)
     # 12 used of 10: recorded as it happened, and the answer says where the organisation stands.
     status = committed.status
@@ -272,16 +276,8 @@ async def test_a_commit_above_the_reservation_counts_what_happened(
     assert not decision.allowed
 
 
-async def test_reservation_commit_records_usage_once(
-    metering: Metering, clock: ManualClock
-) -> None:
-    o = org()
-    await grant(metering, o, job_execution="10")
-    outcome = await metering.reservations.reserve(
-        o, UsageType.JOB_EXECUTION, "4", "r1", timedelta(minutes=1), OPERATOR
-    )
-    assert outcome.reservation is not None
-    reservation_id = outcome.reservation.id
+async def test_reservation_commit_records_usage_once(metering: Metering) -> None:
+    o, reservation_id = await reserve_four_of_ten_jobs(metering)
     committed = await metering.reservations.commit(reservation_id, "3", None, {}, OPERATOR)
     assert (committed.status.current, committed.status.reserved) == (Decimal(3), Decimal(0))
     again = await metering.reservations.commit(reservation_id, "3.000", None, {}, OPERATOR)

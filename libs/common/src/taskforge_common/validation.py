@@ -38,11 +38,7 @@ def check_instant(instant: datetime, field: str) -> datetime:
     if instant.tzinfo is None:
         raise InvalidArgument(f"{field} must carry a time zone", field=field)
     if not EARLIEST_INSTANT <= instant < INSTANT_LIMIT:
-        raise InvalidArgument(
-            f"{field} must be from {EARLIEST_INSTANT:%Y-%m-%d} to before "
-            f"{INSTANT_LIMIT:%Y-%m-%d} (UTC), got {instant.isoformat()}",
-            field=field,
-        )
+        raise _out_of_range(field)
     return instant
 
 
@@ -52,12 +48,15 @@ def instant_from_parts(seconds: int, nanos: int, field: str) -> datetime:
     if not 0 <= nanos < _NANOS_PER_SECOND:
         raise InvalidArgument(f"{field}.nanos must be from 0 to 999999999", field=field)
     if not _EARLIEST_SECONDS <= seconds < _LIMIT_SECONDS:
-        raise InvalidArgument(
-            f"{field} must be from {EARLIEST_INSTANT:%Y-%m-%d} to before "
-            f"{INSTANT_LIMIT:%Y-%m-%d} (UTC)",
-            field=field,
-        )
+        raise _out_of_range(field)
     return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
+
+
+def _out_of_range(field: str) -> InvalidArgument:
+    return InvalidArgument(
+        f"{field} must be from {EARLIEST_INSTANT:%Y-%m-%d} to before {INSTANT_LIMIT:%Y-%m-%d} (UTC)",
+        field=field,
+    )
 
 
 def duration_from_parts(seconds: int, nanos: int, field: str) -> timedelta:

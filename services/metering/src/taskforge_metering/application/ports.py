@@ -196,20 +196,11 @@ class ReadUnitOfWork(Protocol):
     ) -> None: ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(ReadUnitOfWork, Protocol):
     """One transaction: `store` inside `async with`; rolled back unless `commit()` was awaited."""
 
     @property
     def store(self) -> MeteringStore: ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None: ...
 
     async def commit(self) -> None: ...
 
