@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
+import grpc
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -15,6 +17,7 @@ from taskforge_common.clock import ManualClock
 from taskforge_common.config import AuthSettings, ConfigError
 from taskforge_common.errors import PermissionDenied, Reason, Unauthenticated
 from taskforge_common.grpc.auth import (
+    AuthInterceptor,
     JwtVerifier,
     Principal,
     Scope,
@@ -335,3 +338,33 @@ def test_service_token_source_reissues_after_half_its_lifetime(
     assert verifier.verify(renewed) == Principal(
         "svc-subscriptions", None, frozenset({"usage:write", "limits:read"})
     )
+
+
+async def test_the_guarded_handler_is_built_once_per_method(verifier: JwtVerifier) -> None:
+    """The per-call cost stays one identity check: no handler is rebuilt on the hot path."""
+    method = "/taskforge.test.v1.S/Get"
+    interceptor = AuthInterceptor(verifier, {method: Scope.BILLING_READ})
+    details = cast(
+        "grpc.HandlerCallDetails",
+        SimpleNamespace(
+            method=method, invocation_metadata=(("authorization", f"Bearer {token()}"),)
+        ),
+    )
+
+    async def echo(request: bytes, context: object) -> bytes:
+        return request
+
+    handlers = [grpc.unary_unary_rpc_method_handler(echo) for _ in range(2)]
+
+    def continuation(handler: Any) -> Callable[[grpc.HandlerCallDetails], Awaitable[Any]]:
+        async def resolve(_details: grpc.HandlerCallDetails) -> Any:
+            return handler
+
+        return resolve
+
+    first = await interceptor.intercept_service(continuation(handlers[0]), details)
+    assert await interceptor.intercept_service(continuation(handlers[0]), details) is first
+    # Another handler for the method (a server with new servicers): guarded afresh.
+    other = await interceptor.intercept_service(continuation(handlers[1]), details)
+    assert other is not first
+    assert await interceptor.intercept_service(continuation(handlers[1]), details) is other
