@@ -19,6 +19,7 @@ from taskforge.metering.v1 import metering_service_pb2_grpc, usage_pb2
 from taskforge_common.clock import ManualClock
 from taskforge_common.db.engine import Database
 from taskforge_common.grpc.auth import issue_token
+from taskforge_common.grpc.errors import error_details
 from tests.metering.service_client import (
     ALL_SCOPES,
     ORG,
@@ -416,10 +417,16 @@ async def test_ingest_rate_limit_is_resource_exhausted(
                 await stub.RecordUsage(
                     pb.RecordUsageRequest(event=usage_event()), metadata=metadata
                 )
-            code = await status_of(
-                stub.RecordUsage(pb.RecordUsageRequest(event=usage_event()), metadata=metadata)
-            )
-            assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+            with pytest.raises(grpc.aio.AioRpcError) as limited:
+                await stub.RecordUsage(
+                    pb.RecordUsageRequest(event=usage_event()), metadata=metadata
+                )
+            assert limited.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            details = error_details(limited.value)
+            assert details.info is not None
+            assert details.info.reason == "RATE_LIMITED"
+            assert details.retry is not None  # one token is back after 1/3 s
+            assert details.retry.retry_delay.ToTimedelta() == timedelta(microseconds=333333)
             clock.advance(timedelta(seconds=1))  # the bucket refills with time
             await stub.RecordUsage(pb.RecordUsageRequest(event=usage_event()), metadata=metadata)
     finally:

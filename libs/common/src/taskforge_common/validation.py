@@ -54,7 +54,8 @@ def instant_from_parts(seconds: int, nanos: int, field: str) -> datetime:
 
 def _out_of_range(field: str) -> InvalidArgument:
     return InvalidArgument(
-        f"{field} must be from {EARLIEST_INSTANT:%Y-%m-%d} to before {INSTANT_LIMIT:%Y-%m-%d} (UTC)",
+        f"{field} must be from {EARLIEST_INSTANT:%Y-%m-%d} to before "
+        f"{INSTANT_LIMIT:%Y-%m-%d} (UTC)",
         field=field,
     )
 
