@@ -14,6 +14,8 @@ from typing import ClassVar, Self
 
 # The domain of every ErrorInfo the suite sends (google.rpc.ErrorInfo.domain).
 ERROR_DOMAIN = "billing.taskforge"
+# All a caller hears of an unexpected fault; the log has the details, with the trace id.
+INTERNAL_ERROR_MESSAGE = "internal error"
 
 
 class Reason(StrEnum):

@@ -18,11 +18,15 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from taskforge_common.errors import ERROR_DOMAIN, BillingError, ResourceExhausted
+from taskforge_common.errors import (
+    ERROR_DOMAIN,
+    INTERNAL_ERROR_MESSAGE,
+    BillingError,
+    ResourceExhausted,
+)
 
 logger = logging.getLogger(__name__)
 
-INTERNAL_ERROR_MESSAGE = "internal error"
 
 _Servicer = TypeVar("_Servicer")
 _Request = TypeVar("_Request")

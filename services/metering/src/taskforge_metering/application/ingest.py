@@ -16,7 +16,13 @@ from datetime import datetime
 from decimal import Decimal
 
 from taskforge_common.clock import Clock
-from taskforge_common.errors import AlreadyExists, BillingError, InvalidArgument, Unavailable
+from taskforge_common.errors import (
+    INTERNAL_ERROR_MESSAGE,
+    AlreadyExists,
+    BillingError,
+    InvalidArgument,
+    Unavailable,
+)
 from taskforge_common.ids import new_id
 from taskforge_common.periods import Period
 from taskforge_common.validation import instant_from_parts
@@ -45,8 +51,6 @@ from taskforge_metering.domain.usage import (
 logger = logging.getLogger(__name__)
 
 MAX_BATCH_SIZE = 1000
-# What a caller whose event failed for an unexpected reason hears (the log has the details).
-INTERNAL_ERROR_MESSAGE = "internal error"
 # Event-loop turns a group commit waits under load for more callers (see GroupCommit._gather).
 GATHER_TURNS = 20
 THRESHOLD_EVENT = "usage.threshold_reached"
