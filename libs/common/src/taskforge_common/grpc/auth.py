@@ -14,8 +14,6 @@ from __future__ import annotations
 import contextvars
 import inspect
 import logging
-import re
-import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -37,6 +35,7 @@ from taskforge_common.errors import (
     Unauthenticated,
 )
 from taskforge_common.grpc.errors import abort
+from taskforge_common.validation import parse_uuid
 
 if TYPE_CHECKING:
     _ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
@@ -280,11 +279,6 @@ def _number_claim(claims: Mapping[str, Any], name: str) -> float:
     return float(value)
 
 
-_UUID_TEXT = re.compile(
-    "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
-
-
 def _principal(claims: Mapping[str, Any]) -> Principal:
     subject = claims["sub"]
     scope = claims.get("scope", "")
@@ -302,10 +296,12 @@ def _organization(claims: Mapping[str, Any]) -> str | None:
     if "org_id" not in claims:
         return None
     value = claims["org_id"]
-    # uuid.UUID alone would also take braces, a urn: prefix or no hyphens.
-    if not isinstance(value, str) or not _UUID_TEXT.fullmatch(value):
-        raise Unauthenticated("the token's 'org_id' claim must be an organization id (UUID)")
-    return str(uuid.UUID(value))
+    try:
+        if isinstance(value, str):
+            return parse_uuid(value, "org_id")
+    except InvalidArgument:
+        pass
+    raise Unauthenticated("the token's 'org_id' claim must be an organization id (UUID)")
 
 
 _Behavior = Callable[[Any, Any], Any]
