@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from taskforge_common.decimals import MAX_DECIMAL_LENGTH, canonical, format_decimal, parse_decimal
+from taskforge_common.decimals import MAX_DECIMAL_LENGTH, format_decimal, parse_decimal
 from taskforge_common.errors import InvalidArgument, PreconditionFailed, Reason
 from taskforge_common.validation import check_instant, check_key, parse_uuid
 from taskforge_metering.domain.meters import UsageType
@@ -68,10 +69,9 @@ def _quantity(value: str, field_name: str) -> Decimal:
 _cached_quantity = functools.lru_cache(maxsize=4096)(_quantity)  # most quantities repeat ("1")
 
 
-def _reject_nul(text: str, field_name: str) -> None:
-    # Databases cannot store NUL in text; caught here it fails one event, not a whole batch.
-    if "\x00" in text:
-        raise InvalidArgument(f"{field_name} must not contain NUL characters", field=field_name)
+# Control characters other than tab and line breaks: databases cannot store NUL, and the
+# payload fingerprint separates its parts with \x1e and \x1f, which must not occur inside one.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def validate_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
@@ -93,7 +93,11 @@ def validate_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
             raise InvalidArgument(
                 "metadata keys must be non-empty printable text", field=f"metadata[{key!r}]"
             )
-    _reject_nul(joined, "metadata")
+    if _CONTROL_CHARACTERS.search(joined):
+        raise InvalidArgument(
+            "metadata values must not hold control characters (tab and line breaks may)",
+            field="metadata",
+        )
     return dict(metadata)
 
 
@@ -137,11 +141,13 @@ def payload_fingerprint(
     timestamp: datetime | None,
     metadata: Mapping[str, str],
 ) -> str:
-    # Unit and record separators cannot occur in the validated fields' canonical forms.
+    """The identity of a validated payload (`quantity` canonical, as parsing answers it).
+    Unit and record separators cannot occur in the validated fields, so parts never run
+    together."""
     parts = [
         organization_id,
         usage_type.value,
-        format_decimal(canonical(quantity)),
+        format_decimal(quantity),
         timestamp.isoformat() if timestamp else "",
     ]
     parts += [f"{key}\x1e{value}" for key, value in sorted(metadata.items())]
