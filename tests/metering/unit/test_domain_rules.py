@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from taskforge_common.errors import InvalidArgument, PreconditionFailed
@@ -70,26 +70,88 @@ def test_monthly_limit_windows_inside_an_annual_cycle_and_calendar_months_withou
     )
 
 
-@settings(max_examples=200, deadline=None)
+# Written out here, not taken from `calendar`, so the expectations below owe nothing to the
+# code under test.
+_DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _days_in(year: int, month: int) -> int:
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    return 29 if month == 2 and leap else _DAYS_IN_MONTH[month - 1]
+
+
+def _months_after(anchor: datetime, months: int) -> datetime:
+    """`anchor` moved by `months` calendar months, one (year, month) step at a time, the day
+    clamped to the target month's length and the time of day kept."""
+    year, month = anchor.year, anchor.month
+    for _ in range(abs(months)):
+        month += 1 if months > 0 else -1
+        if month == 13:
+            year, month = year + 1, 1
+        elif month == 0:
+            year, month = year - 1, 12
+    return anchor.replace(year=year, month=month, day=min(anchor.day, _days_in(year, month)))
+
+
+@st.composite
+def _anchors(draw: st.DrawFn) -> datetime:
+    """Anchors biased to the days that clamp (29th to 31st, leap days, 2000 included)."""
+    year = draw(st.integers(min_value=2000, max_value=2060))
+    month = draw(st.integers(min_value=1, max_value=12))
+    day = draw(st.one_of(st.sampled_from([28, 29, 30, 31]), st.integers(min_value=1, max_value=31)))
+    assume(day <= _days_in(year, month))
+    at_midnight = draw(st.booleans())
+    return datetime(
+        year,
+        month,
+        day,
+        0 if at_midnight else draw(st.integers(min_value=0, max_value=23)),
+        0 if at_midnight else draw(st.integers(min_value=0, max_value=59)),
+        0 if at_midnight else draw(st.integers(min_value=0, max_value=59)),
+        0 if at_midnight else draw(st.integers(min_value=0, max_value=999_999)),
+        tzinfo=UTC,
+    )
+
+
+@settings(max_examples=300, deadline=None)
 @given(
-    anchor=st.datetimes(
-        # hypothesis takes naive bounds and applies `timezones` to the drawn values
-        min_value=datetime(2000, 1, 1),  # noqa: DTZ001
-        max_value=datetime(2060, 1, 1),  # noqa: DTZ001
-        timezones=st.just(UTC),
-    ),
-    offset=st.timedeltas(min_value=timedelta(days=-2000), max_value=timedelta(days=2000)),
+    anchor=_anchors(),
     months=st.sampled_from([1, 3, 12]),
+    boundary=st.integers(min_value=-40, max_value=40),
+    nudge=st.sampled_from([timedelta(0), -timedelta(microseconds=1), timedelta(microseconds=1)]),
+    offset=st.one_of(
+        st.none(), st.timedeltas(min_value=timedelta(days=-1500), max_value=timedelta(days=1500))
+    ),
 )
 def test_periods_contain_their_instant_and_tile_without_gaps(
-    anchor: datetime, offset: timedelta, months: int
+    anchor: datetime,
+    months: int,
+    boundary: int,
+    nudge: timedelta,
+    offset: timedelta | None,
 ) -> None:
-    instant = anchor + offset
+    """Period k is [anchor + k·m months, anchor + (k+1)·m months), each bound computed from the
+    anchor (SPEC §3); the expected bounds come from `_months_after`, not `add_months`. The
+    instant is a period boundary (± 1 µs) or anywhere within ±1,500 days of the anchor.
+    Caught: `add_months` clamping to `min(day, 30)`; the leap rule of the following year; each
+    end chained from the (clamped) start."""
+    if offset is None:
+        instant = _months_after(anchor, boundary * months) + nudge
+    else:
+        instant = anchor + offset
     period = period_containing(anchor, months, instant)
-    assert period.contains(instant)
-    assert period.start == add_months(anchor, period.index * months)
+    expected_start = _months_after(anchor, period.index * months)
+    expected_end = _months_after(anchor, (period.index + 1) * months)
+    assert (period.start, period.end) == (expected_start, expected_end)
+    assert expected_start <= instant < expected_end
+    if offset is None:  # a boundary starts its own period; 1 µs before, the previous one
+        assert period.index == boundary - (1 if nudge < timedelta(0) else 0)
     following = period_at(anchor, months, period.index + 1)
-    assert following.start == period.end
+    assert (following.start, following.end) == (
+        expected_end,
+        _months_after(anchor, (period.index + 2) * months),
+    )
+    assert add_months(anchor, boundary * months) == _months_after(anchor, boundary * months)
 
 
 # -- usage events (SPEC §2, §11) --------------------------------------------------------------

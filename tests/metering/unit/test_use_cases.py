@@ -207,91 +207,141 @@ async def test_list_records_pages_with_the_true_total_and_rejects_bad_tokens() -
 
 # -- properties -------------------------------------------------------------------------------
 
-KEYS = [f"k{n}" for n in range(6)]
+KEYS = [f"k{n}" for n in range(4)]
+ORGS = [ORG, OTHER]
+# Equal numbers spelled differently: the same payload (SPEC §12). Values compared below with
+# Decimal equality, never through the code's canonical form.
+SPELLINGS = ["1", "1.0", "1.000000", "01", "2", "2.00", "002", "2.5", "2.500000", "02.50"]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     sends=st.lists(
-        st.tuples(st.sampled_from(KEYS), st.sampled_from(["1", "2", "2.5"])),
+        st.tuples(st.sampled_from(ORGS), st.sampled_from(KEYS), st.sampled_from(SPELLINGS)),
         min_size=1,
         max_size=30,
     ),
     batch_size=st.integers(min_value=1, max_value=7),
 )
 def test_every_key_counts_once_with_its_first_payload(
-    sends: list[tuple[str, str]], batch_size: int
+    sends: list[tuple[str, str, str]], batch_size: int
 ) -> None:
+    """Each (organisation, key) is stored once, with its first quantity: a repeat of an equal
+    number however spelled is a duplicate answering the first record, another number
+    ALREADY_EXISTS; each organisation counts the sum of its first quantities.
+    Caught: in-batch repeats keyed by the idempotency key alone (two organisations' keys
+    collide); the fingerprint over the quantity as spelled ("1" and "1.0" conflict)."""
+
     async def scenario() -> None:
         uc, _, _ = build()
-        first: dict[str, str] = {}
+        first: dict[tuple[str, str], Decimal] = {}
+        record_ids: dict[tuple[str, str], str] = {}
         for start in range(0, len(sends), batch_size):
             chunk = sends[start : start + batch_size]
-            results = await uc.ingest.record_batch([event(q, k) for k, q in chunk], OPERATOR)
-            for (key, quantity), result in zip(chunk, results, strict=True):
-                original = first.setdefault(key, quantity)
-                if Decimal(quantity) == Decimal(original):
-                    assert result.error is None
-                else:
+            results = await uc.ingest.record_batch(
+                [event(q, k, organization_id=o) for o, k, q in chunk], OPERATOR
+            )
+            for (org, key, quantity), result in zip(chunk, results, strict=True):
+                is_first = (org, key) not in first
+                original = first.setdefault((org, key), Decimal(quantity))
+                if Decimal(quantity) != original:
                     assert isinstance(result.error, AlreadyExists)
-        usage = await uc.queries.current_usage(ORG, OPERATOR)
-        expected = sum((Decimal(q) for q in first.values()), Decimal(0))
-        assert usage.snapshot.counters.get(UsageType.JOB_EXECUTION, Decimal(0)) == expected
+                    continue
+                assert result.error is None
+                assert result.record is not None
+                assert result.duplicate is not is_first
+                assert (result.record.organization_id, result.record.quantity) == (org, original)
+                assert record_ids.setdefault((org, key), result.record.id) == result.record.id
+        assert len(set(record_ids.values())) == len(record_ids)
+        for org in ORGS:
+            usage = await uc.queries.current_usage(org, OPERATOR)
+            expected = sum((q for (o, _), q in first.items() if o == org), Decimal(0))
+            assert usage.snapshot.counters.get(UsageType.JOB_EXECUTION, Decimal(0)) == expected
 
     asyncio.run(scenario())
 
 
+TTL = timedelta(minutes=1)
 operations = st.lists(
     st.one_of(
-        st.tuples(st.just("reserve"), st.integers(min_value=1, max_value=4)),
-        st.tuples(st.just("commit"), st.integers(min_value=0, max_value=4)),
-        st.tuples(st.just("release"), st.integers(min_value=0, max_value=4)),
-        st.tuples(st.just("wait"), st.integers(min_value=1, max_value=90)),
+        st.tuples(st.just("reserve"), st.sampled_from(ORGS), st.integers(min_value=1, max_value=4)),
+        # 0 commits the reserved quantity; anything else is the actual one, often above it.
+        st.tuples(st.just("commit"), st.sampled_from(ORGS), st.integers(min_value=0, max_value=8)),
+        st.tuples(st.just("release"), st.sampled_from(ORGS), st.integers(min_value=0, max_value=4)),
+        st.tuples(st.just("record"), st.sampled_from(ORGS), st.integers(min_value=1, max_value=3)),
+        st.tuples(st.just("wait"), st.just(ORG), st.integers(min_value=1, max_value=90)),
     ),
     max_size=40,
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(steps=operations)
 def test_usage_plus_live_reservations_never_exceed_the_limit(
-    steps: list[tuple[str, int]],
+    steps: list[tuple[str, str, int]],
 ) -> None:
+    """A model of two organisations with a limit of 10 each: recorded usage (RecordUsage and
+    commits, above the reserved quantity or not) and live reservations (TTL 1 min, expiring
+    at `expires_at <= now`). A reservation is granted exactly when model usage + live
+    reservations + its quantity ≤ 10, so usage plus live reservations exceed the limit only
+    through usage itself; CheckLimits answers the model's current and reserved after each step.
+    Caught: a commit counting at most the reserved quantity; a committed reservation still
+    counted as reserved; `admits` ignoring reservations."""
     limit = Decimal(10)
 
     async def scenario() -> None:
         uc, _, clock = build()
-        await grant(uc, job_execution=str(limit))
-        held: list[tuple[str, Decimal]] = []
-        for n, (action, value) in enumerate(steps):
+        for org in ORGS:
+            await uc.entitlements.upsert(
+                Entitlements(
+                    organization_id=org,
+                    status=EntitlementStatus.ACTIVE,
+                    version=1,
+                    period_anchor=ANCHOR,
+                    limits={UsageType.JOB_EXECUTION: limit},
+                ),
+                OPERATOR,
+            )
+        used = dict.fromkeys(ORGS, Decimal(0))
+        held: dict[str, list[tuple[str, Decimal, datetime]]] = {org: [] for org in ORGS}
+
+        def live(org: str) -> Decimal:
+            return sum((q for _, q, until in held[org] if until > clock.now()), Decimal(0))
+
+        for n, (action, org, value) in enumerate(steps):
             if action == "reserve":
+                admissible = used[org] + live(org) + value <= limit
                 outcome = await uc.reservations.reserve(
-                    ORG,
-                    UsageType.JOB_EXECUTION,
-                    str(value),
-                    f"r{n}",
-                    timedelta(minutes=1),
-                    OPERATOR,
+                    org, UsageType.JOB_EXECUTION, str(value), f"r{n}", TTL, OPERATOR
                 )
+                assert outcome.decision.allowed is admissible
+                assert (outcome.reservation is not None) is admissible
                 if outcome.reservation is not None:
-                    held.append((outcome.reservation.id, Decimal(value)))
-            elif action in ("commit", "release") and held:
-                reservation_id, quantity = held.pop(value % len(held))
-                try:
-                    if action == "commit":
-                        actual = min(quantity, Decimal(value) or quantity)
-                        await uc.reservations.commit(
-                            reservation_id, str(actual), None, {}, OPERATOR
-                        )
-                    else:
-                        await uc.reservations.release(reservation_id, OPERATOR)
-                except PreconditionFailed:
-                    pass  # expired meanwhile: it no longer counts
+                    held[org].append((outcome.reservation.id, Decimal(value), clock.now() + TTL))
+            elif action in ("commit", "release") and held[org]:
+                reservation_id, quantity, until = held[org].pop(value % len(held[org]))
+                if action == "release":
+                    await uc.reservations.release(reservation_id, OPERATOR)
+                elif until <= clock.now():
+                    with pytest.raises(PreconditionFailed, match="expired"):
+                        await uc.reservations.commit(reservation_id, "", None, {}, OPERATOR)
+                else:
+                    actual = Decimal(value) if value else quantity
+                    committed = await uc.reservations.commit(
+                        reservation_id, str(value) if value else "", None, {}, OPERATOR
+                    )
+                    assert committed.record.quantity == actual
+                    used[org] += actual
+            elif action == "record":
+                await uc.ingest.record(event(str(value), organization_id=org), OPERATOR)
+                used[org] += value
             elif action == "wait":
                 clock.advance(timedelta(seconds=value))
-            decision = await uc.limits.check(ORG, UsageType.JOB_EXECUTION, "0", OPERATOR)
-            status = decision.statuses[0]
-            assert status.current + status.reserved <= limit
+            for each in ORGS:
+                decision = await uc.limits.check(each, UsageType.JOB_EXECUTION, "0", OPERATOR)
+                status = decision.statuses[0]
+                assert (status.current, status.reserved) == (used[each], live(each))
+                assert status.remaining == max(Decimal(0), limit - used[each] - live(each))
 
     asyncio.run(scenario())
 
