@@ -12,12 +12,13 @@ request with any must fail. It is deliberately partial: values the SPEC leaves o
 from __future__ import annotations
 
 import base64
+import enum
 import re
 import struct
 import unicodedata
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any, TypeVar, cast
 
@@ -29,7 +30,8 @@ from hypothesis import strategies as st
 from taskforge.common.v1 import common_pb2
 from taskforge.metering.v1 import metering_service_pb2 as pb
 from taskforge.metering.v1 import usage_pb2
-from tests.metering.service_client import ORG, OTHER_ORG
+from taskforge_common.grpc.auth import issue_token
+from tests.metering.service_client import ALL_SCOPES, ORG, OTHER_ORG, SECRET, Client
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -472,6 +474,50 @@ REQUESTS: dict[str, Callable[[], st.SearchStrategy[Any]]] = {
     "ListUsageRecords": list_usage_records,
     "UpsertEntitlements": upsert_entitlements,
 }
+
+# -- callers ---------------------------------------------------------------------------------
+
+
+class Auth(enum.Enum):
+    VALID = "a token with every scope"
+    BOUND = "a token bound to ORG"
+    BOUND_OTHER = "a token bound to OTHER_ORG"
+    NONE = "no token"
+    MALFORMED = "a malformed authorization header"
+    EXPIRED = "an expired token"
+    FORGED = "a token signed with another secret"
+    NO_SCOPE = "a token without the RPC's scope"
+    TWICE = "two authorization headers"
+
+
+UNAUTHENTICATED = {Auth.NONE, Auth.MALFORMED, Auth.EXPIRED, Auth.FORGED, Auth.TWICE}
+auths = st.sampled_from([Auth.VALID] * 16 + list(Auth))
+
+
+def auth_metadata(client: Client, auth: Auth) -> tuple[tuple[str, str], ...]:
+    now = client.clock.now()
+    if auth is Auth.VALID:
+        return client.auth()
+    if auth is Auth.BOUND:
+        return client.auth(organization_id=ORG)
+    if auth is Auth.BOUND_OTHER:
+        return client.auth(organization_id=OTHER_ORG)
+    if auth is Auth.NONE:
+        return ()
+    if auth is Auth.MALFORMED:
+        return (("authorization", "Basic dXNlcjpwYXNz"),)
+    if auth is Auth.NO_SCOPE:
+        return client.auth(scopes=["billing:write"])
+    if auth is Auth.TWICE:
+        return client.auth() + client.auth()
+    token = issue_token(
+        "another-secret-that-is-long-enough-for-hs256" if auth is Auth.FORGED else SECRET,
+        "tester",
+        ALL_SCOPES,
+        now=now - timedelta(hours=2) if auth is Auth.EXPIRED else now,
+    )
+    return (("authorization", f"Bearer {token}"),)
+
 
 # -- the SPEC §11 oracle ---------------------------------------------------------------------
 

@@ -12,13 +12,11 @@ stored, and each example compares the rows just before and after its own call.
 from __future__ import annotations
 
 import base64
-import enum
 import gc
 import tracemalloc
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -37,17 +35,14 @@ from taskforge.metering.v1 import metering_service_pb2 as pb
 from taskforge.metering.v1 import metering_service_pb2_grpc, usage_pb2
 from taskforge_common.clock import ManualClock
 from taskforge_common.db.engine import Database
-from taskforge_common.grpc.auth import issue_token
 from taskforge_metering.storage import tables
 from tests.metering import strategies as fuzz
 from tests.metering.service_client import (
-    ALL_SCOPES,
     ORG,
-    OTHER_ORG,
-    SECRET,
     Client,
     start_service,
 )
+from tests.metering.strategies import UNAUTHENTICATED, Auth, auth_metadata, auths
 
 SERVICE = "taskforge.metering.v1.MeteringService"
 Code = grpc.StatusCode
@@ -93,47 +88,6 @@ EVENT_ERRORS = {"INVALID_ARGUMENT", "ALREADY_EXISTS", "FAILED_PRECONDITION", "PE
 # never denies them.
 UNLIMITED = common_pb2.USAGE_TYPE_QUEUE_STORAGE
 EXAMPLES = 35  # per RPC and database: 700 calls in all, plus 300 of raw bytes
-
-
-class Auth(enum.Enum):
-    VALID = "a token with every scope"
-    BOUND = "a token bound to ORG"
-    BOUND_OTHER = "a token bound to OTHER_ORG"
-    NONE = "no token"
-    MALFORMED = "a malformed authorization header"
-    EXPIRED = "an expired token"
-    FORGED = "a token signed with another secret"
-    NO_SCOPE = "a token without the RPC's scope"
-    TWICE = "two authorization headers"
-
-
-UNAUTHENTICATED = {Auth.NONE, Auth.MALFORMED, Auth.EXPIRED, Auth.FORGED, Auth.TWICE}
-auths = st.sampled_from([Auth.VALID] * 16 + list(Auth))
-
-
-def auth_metadata(client: Client, auth: Auth) -> tuple[tuple[str, str], ...]:
-    now = client.clock.now()
-    if auth is Auth.VALID:
-        return client.auth()
-    if auth is Auth.BOUND:
-        return client.auth(organization_id=ORG)
-    if auth is Auth.BOUND_OTHER:
-        return client.auth(organization_id=OTHER_ORG)
-    if auth is Auth.NONE:
-        return ()
-    if auth is Auth.MALFORMED:
-        return (("authorization", "Basic dXNlcjpwYXNz"),)
-    if auth is Auth.NO_SCOPE:
-        return client.auth(scopes=["billing:write"])
-    if auth is Auth.TWICE:
-        return client.auth() + client.auth()
-    token = issue_token(
-        "another-secret-that-is-long-enough-for-hs256" if auth is Auth.FORGED else SECRET,
-        "tester",
-        ALL_SCOPES,
-        now=now - timedelta(hours=2) if auth is Auth.EXPIRED else now,
-    )
-    return (("authorization", f"Bearer {token}"),)
 
 
 @dataclass
