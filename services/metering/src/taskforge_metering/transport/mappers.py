@@ -152,15 +152,17 @@ def entitlements_from(organization_id: str, message: usage_pb2.Entitlements) -> 
             "entitlements.version must not be negative", field="entitlements.version"
         )
     limits: dict[UsageType, Decimal] = {}
+    listed: set[UsageType] = set()  # unlimited ones too: they hold no entry in `limits`
     for index, limit in enumerate(message.limits):
         field = f"entitlements.limits[{index}]"
         usage_type = usage_type_or_none(limit.usage_type, f"{field}.usage_type")
         if usage_type is None:
             raise InvalidArgument(f"{field}.usage_type is required", field=f"{field}.usage_type")
-        if usage_type in limits:
+        if usage_type in listed:
             raise InvalidArgument(
                 f"{field}: a second limit for {usage_type.value}", field=f"{field}.usage_type"
             )
+        listed.add(usage_type)
         if limit.max:  # empty: unlimited
             limits[usage_type] = parse_quantity(limit.max, f"{field}.max")
 
