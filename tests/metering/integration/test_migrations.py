@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from taskforge_common.clock import ManualClock
 from taskforge_common.db import migrate
 from taskforge_common.db.engine import Database
+from taskforge_common.page_tokens import PageTokens
 from taskforge_metering.application.caller import Caller
 from taskforge_metering.application.use_cases import UseCases
 from taskforge_metering.domain.meters import UsageType
@@ -25,6 +26,7 @@ from tests.metering.conftest import DIALECTS
 
 ORG = "0b6f5d3e-3c55-4a4e-9a8e-7d0e0f7f1a01"
 OPERATOR = Caller("operator")
+PAGE_TOKENS = PageTokens(b"page tokens of the tests")
 # What the defect stored: PostgreSQL turned the extreme Timestamps into ±infinity; SQLite kept
 # the text of year 1.
 EXTREMES = {
@@ -75,7 +77,7 @@ async def test_unreadable_entitlements_are_repaired_and_refused_afterwards(
     database = Database(url)
     try:
         clock = ManualClock(datetime(2026, 3, 10, tzinfo=UTC))
-        use_cases = UseCases.build(SqlUnitOfWorkFactory(database), clock, 1000)
+        use_cases = UseCases.build(SqlUnitOfWorkFactory(database), clock, 1000, PAGE_TOKENS)
         # The organisation works again: its row reads, limits check, a newer push replaces it.
         decision = await use_cases.limits.check(ORG, UsageType.JOB_EXECUTION, "1", OPERATOR)
         assert decision.allowed

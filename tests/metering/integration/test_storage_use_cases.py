@@ -18,6 +18,7 @@ from taskforge_common.errors import (
     PreconditionFailed,
     Unavailable,
 )
+from taskforge_common.page_tokens import PageTokens
 from taskforge_metering.application.caller import Caller
 from taskforge_metering.application.ingest import UsageEventInput
 from taskforge_metering.application.use_cases import UseCases
@@ -30,6 +31,7 @@ from taskforge_metering.storage.unit_of_work import SqlUnitOfWorkFactory
 from tests.metering.inputs import timestamp_parts
 
 OPERATOR = Caller("operator")
+PAGE_TOKENS = PageTokens(b"page tokens of the tests")
 ANCHOR = datetime(2026, 1, 31, 10, 0, tzinfo=UTC)
 
 
@@ -41,7 +43,7 @@ class Metering:
     """The use cases wired to one database, as the service wires them."""
 
     def __init__(self, database: Database, clock: ManualClock) -> None:
-        use_cases = UseCases.build(SqlUnitOfWorkFactory(database), clock, 1_000_000)
+        use_cases = UseCases.build(SqlUnitOfWorkFactory(database), clock, 1_000_000, PAGE_TOKENS)
         self.database = database
         self.ingest = use_cases.ingest
         self.limits = use_cases.limits

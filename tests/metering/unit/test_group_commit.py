@@ -13,6 +13,7 @@ import pytest
 
 from taskforge_common.clock import ManualClock
 from taskforge_common.errors import Unavailable
+from taskforge_common.page_tokens import PageTokens
 from taskforge_metering.application.caller import Caller
 from taskforge_metering.application.ingest import UsageEventInput
 from taskforge_metering.application.ports import RecordKey, StoredRecord
@@ -22,6 +23,7 @@ from tests.fakes.metering_store import InMemoryDatabase, InMemoryUnitOfWork
 
 ORG = "0b6f5d3e-3c55-4a4e-9a8e-7d0e0f7f1a01"
 OPERATOR = Caller("operator")
+PAGE_TOKENS = PageTokens(b"page tokens of the tests")
 POISON = "poison"
 
 
@@ -66,7 +68,7 @@ def event(key: str) -> UsageEventInput:
 def build(failure: Exception) -> tuple[UseCases, PoisonedDatabase]:
     database = PoisonedDatabase(failure)
     clock = ManualClock(datetime(2026, 3, 10, 12, tzinfo=UTC))
-    return UseCases.build(database, clock, 1_000_000), database
+    return UseCases.build(database, clock, 1_000_000, PAGE_TOKENS), database
 
 
 async def test_one_poisoned_event_fails_alone_among_concurrent_callers() -> None:

@@ -22,6 +22,7 @@ from taskforge_common.errors import (
     PreconditionFailed,
     ResourceExhausted,
 )
+from taskforge_common.page_tokens import PageTokens
 from taskforge_metering.application.caller import Caller
 from taskforge_metering.application.ingest import (
     GATHER_TURNS,
@@ -41,12 +42,13 @@ ORG = "0b6f5d3e-3c55-4a4e-9a8e-7d0e0f7f1a01"
 OTHER = "6e1c2a9b-7f3d-4f0e-8b1a-2c3d4e5f6a7b"
 ANCHOR = datetime(2026, 3, 1, tzinfo=UTC)
 OPERATOR = Caller("operator")
+PAGE_TOKENS = PageTokens(b"page tokens of the tests")
 
 
 def build(rate: int = 1_000_000) -> tuple[UseCases, InMemoryDatabase, ManualClock]:
     database = InMemoryDatabase()
     clock = ManualClock(datetime(2026, 3, 10, 12, tzinfo=UTC))
-    return UseCases.build(database, clock, rate), database, clock
+    return UseCases.build(database, clock, rate, PAGE_TOKENS), database, clock
 
 
 def event(quantity: str = "1", key: str | None = None, **fields: object) -> UsageEventInput:

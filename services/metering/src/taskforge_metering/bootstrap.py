@@ -16,6 +16,7 @@ from taskforge_common.grpc.server import (
     start_server,
 )
 from taskforge_common.logging import configure_logging
+from taskforge_common.page_tokens import PageTokens
 from taskforge_common.telemetry import Telemetry, setup_telemetry
 from taskforge_metering.application.use_cases import UseCases
 from taskforge_metering.config import MeteringSettings
@@ -27,9 +28,12 @@ async def start(
     settings: MeteringSettings, database: Database, telemetry: Telemetry, clock: Clock
 ) -> RunningServer:
     """Start the metering gRPC server on the configured host and port (0: any free port)."""
-
     use_cases = UseCases.build(
-        SqlUnitOfWorkFactory(database), clock, settings.ingest_rate_per_second
+        SqlUnitOfWorkFactory(database),
+        clock,
+        settings.ingest_rate_per_second,
+        # Every replica has the token secret, so a page token pages on in any of them.
+        PageTokens.from_secret(settings.auth.jwt_secret),
     )
     servicer = MeteringServicer(use_cases)
     auth = AuthInterceptor(JwtVerifier(settings.auth, clock=clock), METHOD_SCOPES)

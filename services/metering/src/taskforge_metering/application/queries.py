@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from taskforge_common.clock import Clock
 from taskforge_common.errors import InvalidArgument
-from taskforge_common.page_tokens import decode_page_token, encode_page_token
+from taskforge_common.page_tokens import PageTokens
 from taskforge_metering.application.caller import Caller
 from taskforge_metering.application.ports import UnitOfWorkFactory, UsageSnapshot
 from taskforge_metering.domain.aggregation import time_weighted_hours
@@ -37,9 +37,12 @@ class RecordPage:
 
 
 class UsageQueries:
-    def __init__(self, unit_of_work: UnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(
+        self, unit_of_work: UnitOfWorkFactory, clock: Clock, page_tokens: PageTokens
+    ) -> None:
         self._unit_of_work = unit_of_work
         self._clock = clock
+        self._page_tokens = page_tokens
 
     async def current_usage(self, organization_id: str, caller: Caller) -> CurrentUsage:
         org = parse_organization_id(organization_id)
@@ -97,7 +100,7 @@ class UsageQueries:
         if start is not None and end is not None and end <= start:
             raise InvalidArgument("end_time must be after start_time", field="end_time")
         query = _query_text(org, usage_type, start, end)
-        after = decode_page_token(page_token, query) if page_token else None
+        after = self._page_tokens.decode(page_token, query) if page_token else None
         caller.ensure_access(org)
         size = page_size or DEFAULT_PAGE_SIZE
         async with self._unit_of_work.reader() as uow:
@@ -106,7 +109,7 @@ class UsageQueries:
         next_token = ""
         if len(records) > size:
             records = records[:size]
-            next_token = encode_page_token(records[-1].timestamp, records[-1].id, query)
+            next_token = self._page_tokens.encode(records[-1].timestamp, records[-1].id, query)
         return RecordPage(records, total, next_token)
 
 

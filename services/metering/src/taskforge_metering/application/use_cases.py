@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from taskforge_common.clock import Clock
+from taskforge_common.page_tokens import PageTokens
 from taskforge_metering.application.entitlements import EntitlementUpdates
 from taskforge_metering.application.ingest import UsageIngest
 from taskforge_metering.application.limits import LimitChecks
@@ -24,7 +25,11 @@ class UseCases:
 
     @classmethod
     def build(
-        cls, unit_of_work: UnitOfWorkFactory, clock: Clock, ingest_rate_per_second: int
+        cls,
+        unit_of_work: UnitOfWorkFactory,
+        clock: Clock,
+        ingest_rate_per_second: int,
+        page_tokens: PageTokens,
     ) -> UseCases:
         return cls(
             ingest=UsageIngest(
@@ -33,5 +38,5 @@ class UseCases:
             limits=LimitChecks(unit_of_work, clock),
             reservations=Reservations(unit_of_work, clock),
             entitlements=EntitlementUpdates(unit_of_work, clock),
-            queries=UsageQueries(unit_of_work, clock),
+            queries=UsageQueries(unit_of_work, clock, page_tokens),
         )
