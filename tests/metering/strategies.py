@@ -1,5 +1,5 @@
 """Hypothesis strategies for MeteringService requests full of hostile field values, and the
-SPEC §11 oracle that says which of them must be refused.
+SPEC §11 oracle that says which of them must be refused, and the callers' tokens, good and bad.
 
 The strategies mix well-formed values (so the requests reach the database) with the extremes
 of every field kind: Timestamps and Durations at int64 and int32 limits and around the
@@ -700,14 +700,11 @@ def _entitlements_refusals(request: pb.UpsertEntitlementsRequest) -> list[str]:
             found.append(name)
     if granted.HasField("usage_closed_before") and bad_instant(granted.usage_closed_before):
         found.append("usage_closed_before")
-    limited: set[int] = set()  # usage types with a max so far
+    seen: set[int] = set()  # at most one limit per usage type, unlimited (empty max) or not
     for limit in granted.limits:
-        # A second limit for a usage type is refused; after an unlimited one (empty max) it is
-        # not judged here: the service takes it (test_fuzz's strict xfail holds that case).
-        if _bad_usage_type(limit.usage_type, required=True) or limit.usage_type in limited:
+        if _bad_usage_type(limit.usage_type, required=True) or limit.usage_type in seen:
             found.append("limits.usage_type")
-        if limit.max:
-            limited.add(limit.usage_type)
+        seen.add(limit.usage_type)
         if bad_quantity(limit.max, empty_ok=True):
             found.append("limits.max")
     return found
