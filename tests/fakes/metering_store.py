@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Self
+from typing import Generic, Self, TypeVar
 
 from taskforge_common.periods import Period
 from taskforge_metering.application.ports import (
@@ -338,18 +338,26 @@ class JournalingMeteringStore(InMemoryMeteringStore):
         return await super().add_outbox_events(staged)
 
 
-class InMemoryUnitOfWork:
+_Store = TypeVar("_Store", bound=InMemoryMeteringStore)
+
+
+class _InMemoryScope(Generic[_Store]):
+    """A unit of work's store while inside `async with`; `_open` makes it."""
+
     def __init__(self, database: InMemoryDatabase) -> None:
         self._database = database
-        self._store: JournalingMeteringStore | None = None
+        self._store: _Store | None = None
 
     @property
-    def store(self) -> JournalingMeteringStore:
+    def store(self) -> _Store:
         assert self._store is not None, "store used outside `async with`"
         return self._store
 
+    def _open(self) -> _Store:
+        raise NotImplementedError
+
     async def __aenter__(self) -> Self:
-        self._store = JournalingMeteringStore(copy.deepcopy(self._database.state))
+        self._store = self._open()
         return self
 
     async def __aexit__(
@@ -359,6 +367,11 @@ class InMemoryUnitOfWork:
         traceback: TracebackType | None,
     ) -> None:
         self._store = None  # anything not committed is dropped
+
+
+class InMemoryUnitOfWork(_InMemoryScope[JournalingMeteringStore]):
+    def _open(self) -> JournalingMeteringStore:
+        return JournalingMeteringStore(copy.deepcopy(self._database.state))
 
     async def commit(self) -> None:
         """Apply this unit of work's writes, in order, to the state as it is now (which other
@@ -415,29 +428,11 @@ class ReadOnlyMeteringStore(InMemoryMeteringStore):
         raise self._refuse()
 
 
-class InMemoryReadUnitOfWork:
+class InMemoryReadUnitOfWork(_InMemoryScope[ReadOnlyMeteringStore]):
     """A read-only unit of work: nothing to commit, and its store refuses writes."""
 
-    def __init__(self, database: InMemoryDatabase) -> None:
-        self._database = database
-        self._store: ReadOnlyMeteringStore | None = None
-
-    @property
-    def store(self) -> ReadOnlyMeteringStore:
-        assert self._store is not None, "store used outside `async with`"
-        return self._store
-
-    async def __aenter__(self) -> Self:
-        self._store = ReadOnlyMeteringStore(self._database.state)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._store = None
+    def _open(self) -> ReadOnlyMeteringStore:
+        return ReadOnlyMeteringStore(self._database.state)
 
 
 class InMemoryDatabase:

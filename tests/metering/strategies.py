@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any, TypeVar, cast
 
+import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -32,6 +33,19 @@ from taskforge.metering.v1 import metering_service_pb2 as pb
 from taskforge.metering.v1 import usage_pb2
 from taskforge_common.grpc.auth import issue_token
 from tests.metering.service_client import ALL_SCOPES, ORG, OTHER_ORG, SECRET, Client
+
+SERVICE = "taskforge.metering.v1.MeteringService"
+Code = grpc.StatusCode
+# What SPEC §11 lets a refused request answer: never INTERNAL or UNKNOWN.
+SPEC_STATUSES = {
+    Code.INVALID_ARGUMENT,
+    Code.NOT_FOUND,
+    Code.ALREADY_EXISTS,
+    Code.FAILED_PRECONDITION,
+    Code.PERMISSION_DENIED,
+    Code.UNAUTHENTICATED,
+    Code.RESOURCE_EXHAUSTED,
+}
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1

@@ -42,19 +42,16 @@ from tests.metering.service_client import (
     Client,
     start_service,
 )
-from tests.metering.strategies import UNAUTHENTICATED, Auth, auth_metadata, auths
+from tests.metering.strategies import (
+    SERVICE,
+    SPEC_STATUSES,
+    UNAUTHENTICATED,
+    Auth,
+    Code,
+    auth_metadata,
+    auths,
+)
 
-SERVICE = "taskforge.metering.v1.MeteringService"
-Code = grpc.StatusCode
-SPEC_STATUSES = {
-    Code.INVALID_ARGUMENT,
-    Code.NOT_FOUND,
-    Code.ALREADY_EXISTS,
-    Code.FAILED_PRECONDITION,
-    Code.PERMISSION_DENIED,
-    Code.UNAUTHENTICATED,
-    Code.RESOURCE_EXHAUSTED,
-}
 RESPONSES: dict[str, type[Message]] = {
     "RecordUsage": pb.RecordUsageResponse,
     "RecordUsageBatch": pb.RecordUsageBatchResponse,

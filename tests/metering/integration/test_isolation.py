@@ -27,19 +27,16 @@ from taskforge_common.clock import ManualClock
 from taskforge_common.db.engine import Database
 from taskforge_metering.storage import tables
 from tests.metering.service_client import ORG, OTHER_ORG, Client, grant, start_service
-from tests.metering.strategies import CLOSED_BEFORE, INT64_MAX, Auth, auth_metadata
+from tests.metering.strategies import (
+    CLOSED_BEFORE,
+    INT64_MAX,
+    SERVICE,
+    SPEC_STATUSES,
+    Auth,
+    Code,
+    auth_metadata,
+)
 
-SERVICE = "taskforge.metering.v1.MeteringService"
-Code = grpc.StatusCode
-SPEC_STATUSES = {
-    Code.INVALID_ARGUMENT,
-    Code.NOT_FOUND,
-    Code.ALREADY_EXISTS,
-    Code.FAILED_PRECONDITION,
-    Code.PERMISSION_DENIED,
-    Code.UNAUTHENTICATED,
-    Code.RESOURCE_EXHAUSTED,
-}
 JOB = common_pb2.USAGE_TYPE_JOB_EXECUTION
 # A valid call that waits this long behind bad input has been slowed beyond reason.
 DEADLINE = timedelta(seconds=15).total_seconds()
