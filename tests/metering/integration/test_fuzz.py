@@ -37,11 +37,7 @@ from taskforge_common.clock import ManualClock
 from taskforge_common.db.engine import Database
 from taskforge_metering.storage import tables
 from tests.metering import strategies as fuzz
-from tests.metering.service_client import (
-    ORG,
-    Client,
-    start_service,
-)
+from tests.metering.service_client import ORG, Client, start_service, usage_event
 from tests.metering.strategies import (
     SERVICE,
     SPEC_STATUSES,
@@ -497,13 +493,7 @@ async def test_a_second_limit_for_one_usage_type_is_refused_after_an_unlimited_o
 async def test_a_page_token_with_an_edited_cursor_is_refused(service: Service) -> None:
     client = service.client
     events = [
-        usage_pb2.UsageEvent(
-            organization_id=ORG,
-            usage_type=common_pb2.USAGE_TYPE_API_CALL,
-            quantity="1",
-            idempotency_key=f"page-{n}",
-        )
-        for n in range(3)
+        usage_event(key=f"page-{n}", usage_type=common_pb2.USAGE_TYPE_API_CALL) for n in range(3)
     ]
     await client.stub.RecordUsageBatch(
         pb.RecordUsageBatchRequest(events=events), metadata=client.auth()

@@ -171,21 +171,25 @@ class UsageIngest:
         return written
 
     async def _write_apart(self, events: Sequence[IndexedEvent]) -> dict[int, IngestResult]:
-        """Each half in its own transaction, halving again where one fails, until the events
-        that fail stand alone: ~2·log2(n) transactions for one failing event among n.
-        Retrying is safe even after a commit of unknown outcome: records are idempotent."""
+        """`events`, whose shared transaction failed, written as two halves in transactions of
+        their own, each halved again if it fails, until the events that fail stand alone:
+        ~2·log2(n) transactions for one failing event among n. Retrying is safe even after a
+        commit of unknown outcome: records are idempotent."""
+        middle = len(events) // 2
+        results = await self._write_or_halve(events[:middle])
+        results.update(await self._write_or_halve(events[middle:]))
+        return results
+
+    async def _write_or_halve(self, events: Sequence[IndexedEvent]) -> dict[int, IngestResult]:
         try:
             return await self._write_together(lambda: events)
-        except Exception as error:
-            if isinstance(error, Unavailable):
-                return {index: IngestResult(error=error) for index, _ in events}
-            if len(events) == 1:
-                logger.exception("a usage event could not be written")
-                return {events[0][0]: IngestResult(error=BillingError(INTERNAL_ERROR_MESSAGE))}
-        middle = len(events) // 2
-        results = await self._write_apart(events[:middle])
-        results.update(await self._write_apart(events[middle:]))
-        return results
+        except Unavailable as error:
+            return {index: IngestResult(error=error) for index, _ in events}
+        except Exception:
+            if len(events) > 1:
+                return await self._write_apart(events)
+            logger.exception("a usage event could not be written")
+            return {events[0][0]: IngestResult(error=BillingError(INTERNAL_ERROR_MESSAGE))}
 
 
 class GroupCommit:

@@ -210,7 +210,7 @@ def _ensure_same_quantity(
 ) -> None:
     """A retried commit must ask for what was committed (no quantity: the reserved one)."""
     asked = reservation.quantity if requested is None else requested
-    if canonical(asked) != canonical(record.quantity):
+    if asked != record.quantity:  # Decimal equality: 3 == 3.000000
         raise PreconditionFailed(
             f"reservation {reservation.id} is already committed with quantity "
             f"{format_decimal(canonical(record.quantity))}, not {format_decimal(canonical(asked))}",
@@ -260,5 +260,5 @@ def _parse_reservation_id(value: str) -> str:
 
 
 def _fingerprint(usage_type: UsageType, quantity: Decimal, ttl: timedelta) -> str:
-    payload = f"{usage_type.value}|{canonical(quantity):f}|{ttl.total_seconds()}"
+    payload = f"{usage_type.value}|{quantity:f}|{ttl.total_seconds()}"  # quantity: canonical
     return hashlib.sha256(payload.encode()).hexdigest()
