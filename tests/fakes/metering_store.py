@@ -20,6 +20,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Generic, Self, TypeVar
 
+from taskforge_common.meters import UsageType, is_gauge
 from taskforge_common.periods import Period
 from taskforge_metering.application.ports import (
     CounterKey,
@@ -33,7 +34,6 @@ from taskforge_metering.application.ports import (
 )
 from taskforge_metering.domain.aggregation import GaugeReading
 from taskforge_metering.domain.entitlements import Entitlements
-from taskforge_metering.domain.meters import UsageType, is_gauge
 from taskforge_metering.domain.usage import UsageRecord
 
 # The primary key of usage_counters: (organization_id, usage_type, window_start).

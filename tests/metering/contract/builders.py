@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from taskforge_common.meters import UsageType
 from taskforge_common.periods import Period
 from taskforge_metering.application.ports import (
     CounterKey,
@@ -18,7 +19,6 @@ from taskforge_metering.application.ports import (
     UnitOfWorkFactory,
 )
 from taskforge_metering.domain.entitlements import Entitlements, EntitlementStatus
-from taskforge_metering.domain.meters import UsageType
 from taskforge_metering.domain.usage import UsageRecord
 
 ORG = "0b6f5d3e-3c55-4a4e-9a8e-7d0e0f7f1a01"

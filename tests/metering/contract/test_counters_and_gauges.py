@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from taskforge_common.meters import UsageType
 from taskforge_common.periods import Period
 from taskforge_metering.application.ports import GaugeChange, UnitOfWorkFactory, UsageSnapshot
 from taskforge_metering.domain.aggregation import GaugeReading
-from taskforge_metering.domain.meters import UsageType
 from tests.metering.contract.builders import (
     CALLS,
     JOBS,

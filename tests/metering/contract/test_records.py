@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+from taskforge_common.meters import UsageType
 from taskforge_metering.application.ports import UnitOfWorkFactory
 from taskforge_metering.domain.aggregation import GaugeReading
-from taskforge_metering.domain.meters import UsageType
 from tests.metering.contract.builders import (
     CALLS,
     JOBS,

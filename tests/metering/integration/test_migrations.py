@@ -16,10 +16,10 @@ from sqlalchemy.exc import IntegrityError
 from taskforge_common.clock import ManualClock
 from taskforge_common.db import migrate
 from taskforge_common.db.engine import Database
+from taskforge_common.meters import UsageType
 from taskforge_common.page_tokens import PageTokens
 from taskforge_metering.application.caller import Caller
 from taskforge_metering.application.use_cases import UseCases
-from taskforge_metering.domain.meters import UsageType
 from taskforge_metering.storage.unit_of_work import SqlUnitOfWorkFactory
 from tests.databases import fresh_postgres_database
 from tests.metering.conftest import DIALECTS

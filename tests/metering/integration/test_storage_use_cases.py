@@ -18,12 +18,12 @@ from taskforge_common.errors import (
     PreconditionFailed,
     Unavailable,
 )
+from taskforge_common.meters import UsageType
 from taskforge_common.page_tokens import PageTokens
 from taskforge_metering.application.caller import Caller
 from taskforge_metering.application.ingest import UsageEventInput
 from taskforge_metering.application.use_cases import UseCases
 from taskforge_metering.domain.entitlements import Entitlements, EntitlementStatus
-from taskforge_metering.domain.meters import UsageType
 from taskforge_metering.storage import tables
 from taskforge_metering.storage.repository import MeteringRepository
 from taskforge_metering.storage.repository_postgres import PostgresMeteringRepository

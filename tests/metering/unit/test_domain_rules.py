@@ -11,11 +11,11 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from taskforge_common.errors import InvalidArgument, PreconditionFailed
+from taskforge_common.meters import UsageType
 from taskforge_common.periods import add_months, monthly_window, period_at, period_containing
 from taskforge_metering.domain.aggregation import GaugeReading, time_weighted_hours
 from taskforge_metering.domain.entitlements import Entitlements, EntitlementStatus
 from taskforge_metering.domain.limits import LimitStatus, check_all, check_one
-from taskforge_metering.domain.meters import UsageType
 from taskforge_metering.domain.thresholds import crossed_thresholds
 from taskforge_metering.domain.usage import UsageEvent, ensure_period_open, new_usage_event
 

@@ -13,12 +13,12 @@ import pytest
 
 from taskforge_common.clock import ManualClock
 from taskforge_common.errors import Unavailable
+from taskforge_common.meters import UsageType
 from taskforge_common.page_tokens import PageTokens
 from taskforge_metering.application.caller import Caller
 from taskforge_metering.application.ingest import UsageEventInput
 from taskforge_metering.application.ports import RecordKey, StoredRecord
 from taskforge_metering.application.use_cases import UseCases
-from taskforge_metering.domain.meters import UsageType
 from tests.fakes.metering_store import InMemoryDatabase, InMemoryUnitOfWork
 
 ORG = "0b6f5d3e-3c55-4a4e-9a8e-7d0e0f7f1a01"

@@ -11,10 +11,10 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from taskforge_common.meters import UsageType
 from taskforge_common.periods import monthly_window
 from taskforge_metering.domain.aggregation import GaugeReading, time_weighted_hours
 from taskforge_metering.domain.limits import LimitStatus
-from taskforge_metering.domain.meters import UsageType
 from taskforge_metering.domain.thresholds import crossed_thresholds
 from taskforge_metering.domain.usage import new_usage_event
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from taskforge_common.errors import InvalidArgument
-from taskforge_metering.domain.meters import UsageType
+from taskforge_common.meters import UsageType
 from taskforge_metering.domain.usage import UsageEvent, new_usage_event
 
 ORG = "0b6f5d3e-3c55-4a4e-9a8e-7d0e0f7f1a01"

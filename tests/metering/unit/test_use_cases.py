@@ -22,6 +22,7 @@ from taskforge_common.errors import (
     PreconditionFailed,
     ResourceExhausted,
 )
+from taskforge_common.meters import UsageType
 from taskforge_common.page_tokens import PageTokens
 from taskforge_metering.application.caller import Caller
 from taskforge_metering.application.ingest import (
@@ -33,7 +34,6 @@ from taskforge_metering.application.ingest import (
 )
 from taskforge_metering.application.use_cases import UseCases
 from taskforge_metering.domain.entitlements import Entitlements, EntitlementStatus
-from taskforge_metering.domain.meters import UsageType
 from taskforge_metering.domain.usage import UsageEvent, new_usage_event
 from tests.fakes.metering_store import InMemoryDatabase
 from tests.metering.inputs import timestamp_parts

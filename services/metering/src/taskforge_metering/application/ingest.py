@@ -24,6 +24,7 @@ from taskforge_common.errors import (
     Unavailable,
 )
 from taskforge_common.ids import new_id
+from taskforge_common.meters import UsageType, is_gauge
 from taskforge_common.periods import Period
 from taskforge_common.validation import instant_from_parts
 from taskforge_metering.application.caller import Caller
@@ -39,7 +40,6 @@ from taskforge_metering.application.ports import (
 from taskforge_metering.application.rate_limit import IngestRateLimiter
 from taskforge_metering.domain.aggregation import GaugeReading
 from taskforge_metering.domain.entitlements import Entitlements, usage_window
-from taskforge_metering.domain.meters import UsageType, is_gauge
 from taskforge_metering.domain.thresholds import crossed_thresholds, threshold_percent
 from taskforge_metering.domain.usage import (
     UsageEvent,

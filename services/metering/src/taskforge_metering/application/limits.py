@@ -5,11 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 from taskforge_common.clock import Clock
+from taskforge_common.meters import UsageType
 from taskforge_metering.application.caller import Caller
 from taskforge_metering.application.ports import UnitOfWorkFactory, UsageSnapshot
 from taskforge_metering.domain.entitlements import Entitlements
 from taskforge_metering.domain.limits import LimitDecision, LimitStatus, check_all, check_one
-from taskforge_metering.domain.meters import UsageType
 from taskforge_metering.domain.usage import parse_organization_id, parse_quantity
 
 

@@ -12,10 +12,10 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from taskforge_common.meters import UsageType, is_gauge
 from taskforge_common.periods import Period
 from taskforge_metering.domain.aggregation import GaugeReading
 from taskforge_metering.domain.entitlements import Entitlements
-from taskforge_metering.domain.meters import UsageType, is_gauge
 from taskforge_metering.domain.usage import UsageRecord
 
 # (organization_id, idempotency_key)

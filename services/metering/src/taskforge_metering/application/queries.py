@@ -8,12 +8,12 @@ from decimal import Decimal
 
 from taskforge_common.clock import Clock
 from taskforge_common.errors import InvalidArgument
+from taskforge_common.meters import METERS, MeterKind, UsageType
 from taskforge_common.page_tokens import PageTokens
 from taskforge_metering.application.caller import Caller
 from taskforge_metering.application.ports import UnitOfWorkFactory, UsageSnapshot
 from taskforge_metering.domain.aggregation import time_weighted_hours
 from taskforge_metering.domain.entitlements import usage_window
-from taskforge_metering.domain.meters import METERS, MeterKind, UsageType
 from taskforge_metering.domain.usage import UsageRecord, parse_organization_id
 
 DEFAULT_PAGE_SIZE = 50

@@ -31,6 +31,7 @@ from taskforge_common.errors import (
     Reason,
 )
 from taskforge_common.ids import new_id
+from taskforge_common.meters import UsageType
 from taskforge_common.validation import LONGEST_DURATION, SHORTEST_DURATION, parse_uuid
 from taskforge_metering.application.caller import Caller
 from taskforge_metering.application.ingest import write_usage
@@ -38,7 +39,6 @@ from taskforge_metering.application.limits import status_of
 from taskforge_metering.application.ports import Reservation, UnitOfWork, UnitOfWorkFactory
 from taskforge_metering.domain.entitlements import usage_window
 from taskforge_metering.domain.limits import LimitDecision, LimitStatus, check_one
-from taskforge_metering.domain.meters import UsageType
 from taskforge_metering.domain.usage import (
     UsageRecord,
     new_usage_event,

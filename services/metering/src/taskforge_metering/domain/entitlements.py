@@ -8,8 +8,8 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from taskforge_common.meters import UsageType
 from taskforge_common.periods import Period, monthly_window
-from taskforge_metering.domain.meters import UsageType
 
 
 class EntitlementStatus(StrEnum):

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from taskforge_common.decimals import format_decimal
+from taskforge_common.meters import UsageType
 from taskforge_metering.domain.entitlements import Entitlements, EntitlementStatus
-from taskforge_metering.domain.meters import UsageType
 
 NO_SUBSCRIPTION = "no active subscription"
 PAYMENT_OVERDUE = "payment overdue"

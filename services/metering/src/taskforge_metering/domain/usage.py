@@ -12,8 +12,8 @@ from decimal import Decimal
 
 from taskforge_common.decimals import MAX_DECIMAL_LENGTH, format_decimal, parse_decimal
 from taskforge_common.errors import InvalidArgument, PreconditionFailed, Reason
+from taskforge_common.meters import UsageType
 from taskforge_common.validation import check_instant, check_key, parse_uuid
-from taskforge_metering.domain.meters import UsageType
 
 MAX_QUANTITY = Decimal(10) ** 12
 QUANTITY_PLACES = 6

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskforge_common.db.engine import ReadOnlyTransaction
 from taskforge_common.db.types import decimal_add, decimal_sum
+from taskforge_common.meters import UsageType, is_gauge
 from taskforge_common.periods import Period
 from taskforge_metering.application.ports import (
     CounterKey,
@@ -41,7 +42,6 @@ from taskforge_metering.application.ports import (
 )
 from taskforge_metering.domain.aggregation import GaugeReading
 from taskforge_metering.domain.entitlements import Entitlements, EntitlementStatus
-from taskforge_metering.domain.meters import UsageType, is_gauge
 from taskforge_metering.domain.usage import UsageRecord
 from taskforge_metering.storage import tables as t
 

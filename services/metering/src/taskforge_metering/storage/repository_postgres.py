@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from taskforge_common.db.engine import ReadOnlyTransaction
+from taskforge_common.meters import UsageType
 from taskforge_metering.application.ports import (
     CounterKey,
     GaugeChange,
@@ -29,7 +30,6 @@ from taskforge_metering.application.ports import (
 )
 from taskforge_metering.domain.aggregation import GaugeReading
 from taskforge_metering.domain.entitlements import Entitlements
-from taskforge_metering.domain.meters import UsageType
 from taskforge_metering.storage.repository import (
     MeteringRepository,
     counter_sort_key,

@@ -14,12 +14,12 @@ from taskforge.common.v1 import common_pb2
 from taskforge.metering.v1 import usage_pb2
 from taskforge_common.decimals import canonical, format_decimal
 from taskforge_common.errors import InvalidArgument
+from taskforge_common.meters import UsageType
 from taskforge_common.protobuf import timestamp_field
 from taskforge_metering.application.ingest import UsageEventInput
 from taskforge_metering.application.ports import Reservation
 from taskforge_metering.domain.entitlements import Entitlements, EntitlementStatus
 from taskforge_metering.domain.limits import LimitStatus
-from taskforge_metering.domain.meters import UsageType
 from taskforge_metering.domain.usage import (
     UsageRecord,
     parse_organization_id,

@@ -10,10 +10,10 @@ from taskforge.metering.v1 import metering_service_pb2 as pb
 from taskforge.metering.v1 import metering_service_pb2_grpc, usage_pb2
 from taskforge_common.grpc.auth import Scope, current_principal
 from taskforge_common.grpc.errors import map_errors, status_for
+from taskforge_common.meters import UsageType
 from taskforge_common.protobuf import duration_field, timestamp_field
 from taskforge_metering.application.caller import Caller
 from taskforge_metering.application.use_cases import UseCases
-from taskforge_metering.domain.meters import UsageType
 from taskforge_metering.transport import mappers
 
 SERVICE_NAME = "taskforge.metering.v1.MeteringService"

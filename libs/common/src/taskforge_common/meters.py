@@ -1,4 +1,5 @@
-"""The meters of SPEC §2: what each usage type measures and how it aggregates."""
+"""The meters of SPEC §2, shared by every service: what each usage type measures and how it
+aggregates (counters sum, gauges hold a level)."""
 
 from __future__ import annotations
 
