@@ -1,4 +1,4 @@
-"""Decimal parsing and the one rounding function for money.
+"""Decimal parsing and formatting, exact whatever the length; money itself is in `money`.
 
 Decimals travel as plain strings ("38.50", "0.00001"); floats never appear.
 """
@@ -6,20 +6,13 @@ Decimals travel as plain strings ("38.50", "0.00001"); floats never appear.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from taskforge_common.errors import InvalidArgument
 
-CENT = Decimal("0.01")
 # SPEC §11: every decimal string of every field is at most this long.
 MAX_DECIMAL_LENGTH = 40
 _PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
-
-
-def round_money(amount: Decimal) -> Decimal:
-    """Round to whole cents, half up (SPEC §4). Every money rounding goes through here."""
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def parse_decimal(
@@ -85,26 +78,3 @@ def decimal_places(number: Decimal) -> int:
 def format_decimal(number: Decimal) -> str:
     """The wire form: plain notation, no exponent, trailing zeros kept as the value carries them."""
     return f"{number:f}"
-
-
-@dataclass(frozen=True, slots=True)
-class Money:
-    """An amount in one currency; arithmetic across currencies is refused."""
-
-    amount: Decimal
-    currency: str
-
-    def _same_currency(self, other: Money) -> None:
-        if other.currency != self.currency:
-            raise ValueError(f"cannot mix {self.currency} and {other.currency}")
-
-    def __add__(self, other: Money) -> Money:
-        self._same_currency(other)
-        return Money(self.amount + other.amount, self.currency)
-
-    def __sub__(self, other: Money) -> Money:
-        self._same_currency(other)
-        return Money(self.amount - other.amount, self.currency)
-
-    def rounded(self) -> Money:
-        return Money(round_money(self.amount), self.currency)
