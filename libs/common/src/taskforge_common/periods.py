@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from taskforge_common.clock import ensure_utc
 
@@ -30,6 +31,11 @@ class Period:
     @property
     def seconds(self) -> int:
         return int((self.end - self.start).total_seconds())
+
+
+def exact_seconds(delta: timedelta) -> Decimal:
+    """The length of `delta` in seconds, exact to the microsecond (no float on the way)."""
+    return Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds).scaleb(-6)
 
 
 def add_months(anchor: datetime, months: int) -> datetime:

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
+from taskforge_common.periods import exact_seconds
 from taskforge_metering.domain.usage import QUANTITY_PLACES
 
 SECONDS_PER_HOUR = Decimal(3600)
@@ -20,10 +21,6 @@ _QUANTUM = Decimal(1).scaleb(-QUANTITY_PLACES)
 class GaugeReading:
     at: datetime
     level: Decimal
-
-
-def exact_seconds(delta: timedelta) -> Decimal:
-    return Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds).scaleb(-6)
 
 
 def time_weighted_hours(
