@@ -1,0 +1,1 @@
+"""TaskForge Billing subscriptions service."""
