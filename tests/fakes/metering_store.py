@@ -27,9 +27,11 @@ from taskforge_metering.application.ports import (
     GaugeChange,
     GaugeKey,
     OutboxEvent,
+    RangeUsage,
     RecordKey,
     Reservation,
     StoredRecord,
+    UsageRange,
     UsageSnapshot,
 )
 from taskforge_metering.domain.aggregation import GaugeReading
@@ -159,6 +161,25 @@ class InMemoryMeteringStore:
         inside = sorted(self._matching(organization_id, usage_type, start, end), key=_gauge_order)
         level_before = max(before, key=_gauge_order).quantity if before else None
         return level_before, [GaugeReading(r.timestamp, r.quantity) for r in inside]
+
+    async def usage_in_ranges(self, ranges: Sequence[UsageRange]) -> list[RangeUsage]:
+        """Each range read on its own: `sum_counters`, and `gauge_history` of every gauge."""
+        answers: list[RangeUsage] = []
+        for usage_range in ranges:
+            org, start, end = usage_range.organization_id, usage_range.start, usage_range.end
+            levels_before: dict[UsageType, Decimal] = {}
+            readings: dict[UsageType, list[GaugeReading]] = {}
+            for usage_type in UsageType:
+                if not is_gauge(usage_type):
+                    continue
+                before, inside = await self.gauge_history(org, usage_type, start, end)
+                if before is not None:
+                    levels_before[usage_type] = before
+                if inside:
+                    readings[usage_type] = inside
+            counters = await self.sum_counters(org, start, end)
+            answers.append(RangeUsage(counters, levels_before, readings))
+        return answers
 
     async def add_to_counters(
         self, increments: Mapping[CounterKey, Decimal]

@@ -83,6 +83,29 @@ class UsageSnapshot:
         return source.get(usage_type, Decimal(0))
 
 
+@dataclass(frozen=True, slots=True)
+class UsageRange:
+    """An organisation's usage over the half-open range [start, end)."""
+
+    organization_id: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RangeUsage:
+    """What storage holds about one `UsageRange`, for billing it.
+
+    `counters`: the total of each counter over the range (a type without events is absent).
+    `levels_before`: per gauge, the last level reported before the range (absent: none was).
+    `readings`: per gauge, its reports inside the range in (event time, recorded at, id) order
+    (absent: none)."""
+
+    counters: Mapping[UsageType, Decimal]
+    levels_before: Mapping[UsageType, Decimal]
+    readings: Mapping[UsageType, Sequence[GaugeReading]]
+
+
 class MeteringReader(Protocol):
     """What a read-only unit of work may do: read. Implementations never commit."""
 
@@ -117,6 +140,11 @@ class MeteringReader(Protocol):
     async def gauge_history(
         self, organization_id: str, usage_type: UsageType, start: datetime, end: datetime
     ) -> tuple[Decimal | None, list[GaugeReading]]: ...
+
+    async def usage_in_ranges(self, ranges: Sequence[UsageRange]) -> list[RangeUsage]:
+        """One `RangeUsage` per range, in order, read in a number of statements that does not
+        depend on how many ranges there are (ranges may overlap or repeat)."""
+        ...
 
     async def snapshot(
         self, organization_id: str, now: datetime, usage_type: UsageType | None = None

@@ -11,23 +11,29 @@ from typing import Any
 from sqlalchemy import (
     CompoundSelect,
     Insert,
+    Integer,
+    String,
     Table,
     and_,
     bindparam,
+    column,
     delete,
     func,
     literal,
+    literal_column,
+    null,
     or_,
     select,
     tuple_,
     union_all,
     update,
+    values,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskforge_common.db.engine import ReadOnlyTransaction
-from taskforge_common.db.types import decimal_add, decimal_sum
+from taskforge_common.db.types import UTCDateTime, decimal_add, decimal_sum
 from taskforge_common.meters import UsageType, is_gauge
 from taskforge_common.periods import Period
 from taskforge_metering.application.ports import (
@@ -35,9 +41,11 @@ from taskforge_metering.application.ports import (
     GaugeChange,
     GaugeKey,
     OutboxEvent,
+    RangeUsage,
     RecordKey,
     Reservation,
     StoredRecord,
+    UsageRange,
     UsageSnapshot,
 )
 from taskforge_metering.domain.aggregation import GaugeReading
@@ -183,6 +191,25 @@ class MeteringRepository:
         )
         rows = await self._session.execute(inside)
         return level_before, [GaugeReading(row[0], row[1]) for row in rows]
+
+    async def usage_in_ranges(self, ranges: Sequence[UsageRange]) -> list[RangeUsage]:
+        """What GetUsageSummaries bills, for every range in one statement (see
+        `_usage_in_ranges`): one snapshot of storage on PostgreSQL, and one round trip."""
+        if not ranges:
+            return []
+        counters: list[dict[UsageType, Decimal]] = [{} for _ in ranges]
+        levels_before: list[dict[UsageType, Decimal]] = [{} for _ in ranges]
+        readings: list[dict[UsageType, list[GaugeReading]]] = [{} for _ in ranges]
+        rows = await self._session.execute(_usage_in_ranges(ranges))
+        for index, part, usage_type_value, quantity, event_time, _, _ in rows:
+            usage_type = UsageType(usage_type_value)
+            if part == "reading":
+                readings[index].setdefault(usage_type, []).append(
+                    GaugeReading(event_time, quantity)
+                )
+            elif quantity is not None:  # "before": NULL when nothing was reported before
+                (counters if part == "counter" else levels_before)[index][usage_type] = quantity
+        return [RangeUsage(counters[i], levels_before[i], readings[i]) for i in range(len(ranges))]
 
     # -- counters and gauges --------------------------------------------------------------
 
@@ -381,6 +408,83 @@ def _snapshot_query(one_type: bool) -> CompoundSelect[Any]:
 
 _SNAPSHOT_ALL = _snapshot_query(one_type=False)
 _SNAPSHOT_ONE = _snapshot_query(one_type=True)
+
+
+_RANGE_COLUMNS = (
+    column("idx", Integer),
+    column("organization_id", String),
+    column("range_start", UTCDateTime),
+    column("range_end", UTCDateTime),
+)
+_COUNTER_TYPES = [usage_type.value for usage_type in UsageType if not is_gauge(usage_type)]
+_GAUGE_TYPES = [usage_type for usage_type in UsageType if is_gauge(usage_type)]
+
+
+def _usage_in_ranges(ranges: Sequence[UsageRange]) -> CompoundSelect[Any]:
+    """One statement over every range, passed as a VALUES list (idx = its position), whose
+    rows are (idx, part, usage_type, quantity, event_time):
+
+    - "reading": each gauge report inside a range, ordered by (event time, recorded at, id);
+    - "counter": each counter's total over a range, for the types that have events there;
+    - "before": per range and gauge, the last level reported before the range (NULL: none),
+      by (event time, recorded at, id) descending, as `gauge_history` reads it.
+
+    The usage_records indexes on (organization_id, usage_type, event_time) and
+    (organization_id, event_time, id) serve every part. The readings come first so that the
+    columns of the union take their types (instants) from it."""
+    data = [(i, r.organization_id, r.start, r.end) for i, r in enumerate(ranges)]
+    q = values(*_RANGE_COLUMNS, name="ranges").data(data).cte("ranges")
+    r = t.usage_records.c
+    inside = and_(
+        r.organization_id == q.c.organization_id,
+        r.event_time >= q.c.range_start,
+        r.event_time < q.c.range_end,
+    )
+    in_ranges = q.join(t.usage_records, inside)
+    reading = (
+        select(
+            q.c.idx,
+            literal("reading").label("part"),
+            r.usage_type,
+            r.quantity,
+            r.event_time,
+            r.recorded_at,
+            r.id,
+        )
+        .select_from(in_ranges)
+        .where(r.usage_type.in_([usage_type.value for usage_type in _GAUGE_TYPES]))
+    )
+    counter = (
+        select(q.c.idx, literal("counter"), r.usage_type, decimal_sum(r.quantity))
+        .add_columns(null(), null(), null())
+        .select_from(in_ranges)
+        .where(r.usage_type.in_(_COUNTER_TYPES))
+        .group_by(q.c.idx, r.usage_type)
+    )
+    earlier = t.usage_records.alias("earlier")
+    e = earlier.c
+    before = [
+        select(
+            q.c.idx,
+            literal("before"),
+            literal(usage_type.value),
+            select(e.quantity)
+            .where(
+                e.organization_id == q.c.organization_id,
+                e.usage_type == usage_type.value,
+                e.event_time < q.c.range_start,
+            )
+            .order_by(e.event_time.desc(), e.recorded_at.desc(), e.id.desc())
+            .limit(1)
+            .scalar_subquery(),
+            null(),
+            null(),
+            null(),
+        ).select_from(q)
+        for usage_type in _GAUGE_TYPES
+    ]
+    order: list[Any] = [literal_column(name) for name in ("event_time", "recorded_at", "id")]
+    return union_all(reading, counter, *before).order_by(*order)
 
 
 def gauge_changes(

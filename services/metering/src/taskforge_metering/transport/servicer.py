@@ -14,7 +14,7 @@ from taskforge_common.meters import UsageType
 from taskforge_common.protobuf import duration_field, timestamp_field
 from taskforge_metering.application.caller import Caller
 from taskforge_metering.application.use_cases import UseCases
-from taskforge_metering.transport import mappers
+from taskforge_metering.transport import mappers, summaries
 
 SERVICE_NAME = "taskforge.metering.v1.MeteringService"
 
@@ -30,6 +30,7 @@ METHOD_SCOPES = {
         "CheckLimits": Scope.LIMITS_READ,
         "GetCurrentUsage": Scope.BILLING_READ,
         "GetUsageSummary": Scope.BILLING_READ,
+        "GetUsageSummaries": Scope.BILLING_READ,
         "ListUsageRecords": Scope.BILLING_READ,
         "UpsertEntitlements": Scope.BILLING_ADMIN,
     }.items()
@@ -165,21 +166,20 @@ class MeteringServicer(metering_service_pb2_grpc.MeteringServiceServicer):
     async def GetUsageSummary(
         self, request: pb.GetUsageSummaryRequest, context: Context
     ) -> pb.GetUsageSummaryResponse:
-        summary = await self._uc.queries.summary(
+        quantities = await self._uc.queries.summary(
             request.organization_id,
             timestamp_field(request, "start_time"),
             timestamp_field(request, "end_time"),
             _caller(),
         )
-        return pb.GetUsageSummaryResponse(
-            items=[
-                usage_pb2.UsageSummaryItem(
-                    usage_type=mappers.usage_type_number(usage_type),
-                    quantity=mappers.quantity_text(quantity),
-                )
-                for usage_type, quantity in summary.items()
-            ]
-        )
+        return pb.GetUsageSummaryResponse(items=summaries.summary_items(quantities))
+
+    @map_errors
+    async def GetUsageSummaries(
+        self, request: pb.GetUsageSummariesRequest, context: Context
+    ) -> pb.GetUsageSummariesResponse:
+        answered = await self._uc.queries.summaries(summaries.summary_queries(request), _caller())
+        return summaries.summaries_response(answered)
 
     @map_errors
     async def ListUsageRecords(

@@ -149,6 +149,40 @@ class GetUsageSummaryResponse(_message.Message):
     items: _containers.RepeatedCompositeFieldContainer[_usage_pb2.UsageSummaryItem]
     def __init__(self, items: _Optional[_Iterable[_Union[_usage_pb2.UsageSummaryItem, _Mapping]]] = ...) -> None: ...
 
+class UsageSummaryQuery(_message.Message):
+    __slots__ = ("organization_id", "start_time", "end_time")
+    ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    organization_id: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, organization_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetUsageSummariesRequest(_message.Message):
+    __slots__ = ("queries",)
+    QUERIES_FIELD_NUMBER: _ClassVar[int]
+    queries: _containers.RepeatedCompositeFieldContainer[UsageSummaryQuery]
+    def __init__(self, queries: _Optional[_Iterable[_Union[UsageSummaryQuery, _Mapping]]] = ...) -> None: ...
+
+class UsageSummary(_message.Message):
+    __slots__ = ("organization_id", "start_time", "end_time", "items")
+    ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    organization_id: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    items: _containers.RepeatedCompositeFieldContainer[_usage_pb2.UsageSummaryItem]
+    def __init__(self, organization_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., items: _Optional[_Iterable[_Union[_usage_pb2.UsageSummaryItem, _Mapping]]] = ...) -> None: ...
+
+class GetUsageSummariesResponse(_message.Message):
+    __slots__ = ("summaries",)
+    SUMMARIES_FIELD_NUMBER: _ClassVar[int]
+    summaries: _containers.RepeatedCompositeFieldContainer[UsageSummary]
+    def __init__(self, summaries: _Optional[_Iterable[_Union[UsageSummary, _Mapping]]] = ...) -> None: ...
+
 class ListUsageRecordsRequest(_message.Message):
     __slots__ = ("organization_id", "start_time", "end_time", "usage_type", "page_size", "page_token")
     ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]

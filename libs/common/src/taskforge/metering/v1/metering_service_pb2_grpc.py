@@ -101,6 +101,11 @@ class MeteringServiceStub:
                 request_serializer=taskforge_dot_metering_dot_v1_dot_metering__service__pb2.GetUsageSummaryRequest.SerializeToString,
                 response_deserializer=taskforge_dot_metering_dot_v1_dot_metering__service__pb2.GetUsageSummaryResponse.FromString,
                 _registered_method=True)
+        self.GetUsageSummaries = channel.unary_unary(
+                '/taskforge.metering.v1.MeteringService/GetUsageSummaries',
+                request_serializer=taskforge_dot_metering_dot_v1_dot_metering__service__pb2.GetUsageSummariesRequest.SerializeToString,
+                response_deserializer=taskforge_dot_metering_dot_v1_dot_metering__service__pb2.GetUsageSummariesResponse.FromString,
+                _registered_method=True)
         self.ListUsageRecords = channel.unary_unary(
                 '/taskforge.metering.v1.MeteringService/ListUsageRecords',
                 request_serializer=taskforge_dot_metering_dot_v1_dot_metering__service__pb2.ListUsageRecordsRequest.SerializeToString,
@@ -214,6 +219,20 @@ class MeteringServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetUsageSummaries(self, request, context):
+        """GetUsageSummary for each of one to 1,000 (organisation, range) queries in one call: what a
+        billing run asks for every subscription at once. Each summary is exactly what
+        GetUsageSummary answers for its query; all of them are read in a fixed number of database
+        statements, whatever the number of queries, and from one snapshot of storage where the
+        database allows (PostgreSQL). Scope billing:read. Errors: INVALID_ARGUMENT (no query, more
+        than 1,000, or a bad one: the BadRequest names its field, "queries[3].end_time");
+        PERMISSION_DENIED (ORGANIZATION_FORBIDDEN) when a token bound to one organisation asks for
+        another's: the whole call fails, and no summary is answered.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListUsageRecords(self, request, context):
         """Stored usage records, oldest first, with cursor pagination. Scope billing:read.
         """
@@ -271,6 +290,11 @@ def add_MeteringServiceServicer_to_server(servicer, server):
                     servicer.GetUsageSummary,
                     request_deserializer=taskforge_dot_metering_dot_v1_dot_metering__service__pb2.GetUsageSummaryRequest.FromString,
                     response_serializer=taskforge_dot_metering_dot_v1_dot_metering__service__pb2.GetUsageSummaryResponse.SerializeToString,
+            ),
+            'GetUsageSummaries': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUsageSummaries,
+                    request_deserializer=taskforge_dot_metering_dot_v1_dot_metering__service__pb2.GetUsageSummariesRequest.FromString,
+                    response_serializer=taskforge_dot_metering_dot_v1_dot_metering__service__pb2.GetUsageSummariesResponse.SerializeToString,
             ),
             'ListUsageRecords': grpc.unary_unary_rpc_method_handler(
                     servicer.ListUsageRecords,
@@ -526,6 +550,33 @@ class MeteringService:
             '/taskforge.metering.v1.MeteringService/GetUsageSummary',
             taskforge_dot_metering_dot_v1_dot_metering__service__pb2.GetUsageSummaryRequest.SerializeToString,
             taskforge_dot_metering_dot_v1_dot_metering__service__pb2.GetUsageSummaryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUsageSummaries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/taskforge.metering.v1.MeteringService/GetUsageSummaries',
+            taskforge_dot_metering_dot_v1_dot_metering__service__pb2.GetUsageSummariesRequest.SerializeToString,
+            taskforge_dot_metering_dot_v1_dot_metering__service__pb2.GetUsageSummariesResponse.FromString,
             options,
             channel_credentials,
             insecure,

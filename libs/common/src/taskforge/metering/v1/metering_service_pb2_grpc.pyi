@@ -97,6 +97,16 @@ class MeteringServiceStub:
     """Usage in the current monthly window and current gauge levels. Scope billing:read."""
     GetUsageSummary: _grpc.UnaryUnaryMultiCallable[_metering_service_pb2.GetUsageSummaryRequest, _metering_service_pb2.GetUsageSummaryResponse]
     """The billable quantity of every meter over a time range. Scope billing:read."""
+    GetUsageSummaries: _grpc.UnaryUnaryMultiCallable[_metering_service_pb2.GetUsageSummariesRequest, _metering_service_pb2.GetUsageSummariesResponse]
+    """GetUsageSummary for each of one to 1,000 (organisation, range) queries in one call: what a
+    billing run asks for every subscription at once. Each summary is exactly what
+    GetUsageSummary answers for its query; all of them are read in a fixed number of database
+    statements, whatever the number of queries, and from one snapshot of storage where the
+    database allows (PostgreSQL). Scope billing:read. Errors: INVALID_ARGUMENT (no query, more
+    than 1,000, or a bad one: the BadRequest names its field, "queries[3].end_time");
+    PERMISSION_DENIED (ORGANIZATION_FORBIDDEN) when a token bound to one organisation asks for
+    another's: the whole call fails, and no summary is answered.
+    """
     ListUsageRecords: _grpc.UnaryUnaryMultiCallable[_metering_service_pb2.ListUsageRecordsRequest, _metering_service_pb2.ListUsageRecordsResponse]
     """Stored usage records, oldest first, with cursor pagination. Scope billing:read."""
     UpsertEntitlements: _grpc.UnaryUnaryMultiCallable[_metering_service_pb2.UpsertEntitlementsRequest, _metering_service_pb2.UpsertEntitlementsResponse]
@@ -171,6 +181,16 @@ class MeteringServiceAsyncStub(MeteringServiceStub):
     """Usage in the current monthly window and current gauge levels. Scope billing:read."""
     GetUsageSummary: _aio.UnaryUnaryMultiCallable[_metering_service_pb2.GetUsageSummaryRequest, _metering_service_pb2.GetUsageSummaryResponse]  # type: ignore[assignment]
     """The billable quantity of every meter over a time range. Scope billing:read."""
+    GetUsageSummaries: _aio.UnaryUnaryMultiCallable[_metering_service_pb2.GetUsageSummariesRequest, _metering_service_pb2.GetUsageSummariesResponse]  # type: ignore[assignment]
+    """GetUsageSummary for each of one to 1,000 (organisation, range) queries in one call: what a
+    billing run asks for every subscription at once. Each summary is exactly what
+    GetUsageSummary answers for its query; all of them are read in a fixed number of database
+    statements, whatever the number of queries, and from one snapshot of storage where the
+    database allows (PostgreSQL). Scope billing:read. Errors: INVALID_ARGUMENT (no query, more
+    than 1,000, or a bad one: the BadRequest names its field, "queries[3].end_time");
+    PERMISSION_DENIED (ORGANIZATION_FORBIDDEN) when a token bound to one organisation asks for
+    another's: the whole call fails, and no summary is answered.
+    """
     ListUsageRecords: _aio.UnaryUnaryMultiCallable[_metering_service_pb2.ListUsageRecordsRequest, _metering_service_pb2.ListUsageRecordsResponse]  # type: ignore[assignment]
     """Stored usage records, oldest first, with cursor pagination. Scope billing:read."""
     UpsertEntitlements: _aio.UnaryUnaryMultiCallable[_metering_service_pb2.UpsertEntitlementsRequest, _metering_service_pb2.UpsertEntitlementsResponse]  # type: ignore[assignment]
@@ -290,6 +310,22 @@ class MeteringServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_metering_service_pb2.GetUsageSummaryResponse, _abc.Awaitable[_metering_service_pb2.GetUsageSummaryResponse]]:
         """The billable quantity of every meter over a time range. Scope billing:read."""
+
+    @_abc_1.abstractmethod
+    def GetUsageSummaries(
+        self,
+        request: _metering_service_pb2.GetUsageSummariesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_metering_service_pb2.GetUsageSummariesResponse, _abc.Awaitable[_metering_service_pb2.GetUsageSummariesResponse]]:
+        """GetUsageSummary for each of one to 1,000 (organisation, range) queries in one call: what a
+        billing run asks for every subscription at once. Each summary is exactly what
+        GetUsageSummary answers for its query; all of them are read in a fixed number of database
+        statements, whatever the number of queries, and from one snapshot of storage where the
+        database allows (PostgreSQL). Scope billing:read. Errors: INVALID_ARGUMENT (no query, more
+        than 1,000, or a bad one: the BadRequest names its field, "queries[3].end_time");
+        PERMISSION_DENIED (ORGANIZATION_FORBIDDEN) when a token bound to one organisation asks for
+        another's: the whole call fails, and no summary is answered.
+        """
 
     @_abc_1.abstractmethod
     def ListUsageRecords(
