@@ -81,6 +81,8 @@ class Subscription:
     created_at: datetime
     updated_at: datetime
     canceled_at: datetime | None = None
+    # Usage before this instant belongs to finalized invoices: metering refuses it (SPEC §4).
+    usage_closed_before: datetime | None = None
     # Bumped by every change: a stale writer's guarded UPDATE matches no row.
     version: int = 1
 
@@ -100,6 +102,14 @@ class Subscription:
     @property
     def is_live(self) -> bool:
         return self.status is not SubscriptionStatus.CANCELED
+
+    @property
+    def entitlements_version(self) -> int:
+        """A version that grows with every change of this subscription and of any later
+        subscription of the organisation (metering ignores pushes not above the last one):
+        the creation millisecond, then the subscription's own version in the low 20 bits."""
+        created_ms = int(self.created_at.timestamp() * 1000)
+        return (created_ms << 20) + min(self.version, (1 << 20) - 1)
 
 
 def periods_to_close(subscription: Subscription, as_of: datetime) -> Iterator[Period]:
