@@ -1,0 +1,1 @@
+"""Use cases of the subscriptions service: commands in, the unit of work owns the transaction."""
