@@ -431,6 +431,32 @@ def get_usage_summary(draw: st.DrawFn) -> pb.GetUsageSummaryRequest:
 
 
 @st.composite
+def usage_summary_queries(draw: st.DrawFn) -> pb.UsageSummaryQuery:
+    start, end = draw(time_ranges())
+    return pb.UsageSummaryQuery(
+        organization_id=draw(organization_ids), start_time=start, end_time=end
+    )
+
+
+@st.composite
+def get_usage_summaries(draw: st.DrawFn) -> pb.GetUsageSummariesRequest:
+    shape = draw(st.integers(0, 30))
+    if shape == 30:
+        return pb.GetUsageSummariesRequest()
+    if shape == 29:  # one too many, all well-formed
+        query = pb.UsageSummaryQuery(
+            organization_id=ORG,
+            start_time=Timestamp(seconds=EARLIEST),
+            end_time=Timestamp(seconds=NOW),
+        )
+        return pb.GetUsageSummariesRequest(queries=[query] * 1001)
+    # Several queries: one hostile one fails the whole call.
+    return pb.GetUsageSummariesRequest(
+        queries=draw(st.lists(usage_summary_queries(), min_size=1, max_size=8))
+    )
+
+
+@st.composite
 def list_usage_records(draw: st.DrawFn) -> pb.ListUsageRecordsRequest:
     start, end = draw(st.one_of(st.just((None, None)), time_ranges()))
     return pb.ListUsageRecordsRequest(
@@ -485,6 +511,7 @@ REQUESTS: dict[str, Callable[[], st.SearchStrategy[Any]]] = {
     "ReleaseReservation": release_reservation,
     "GetCurrentUsage": get_current_usage,
     "GetUsageSummary": get_usage_summary,
+    "GetUsageSummaries": get_usage_summaries,
     "ListUsageRecords": list_usage_records,
     "UpsertEntitlements": upsert_entitlements,
 }
@@ -676,9 +703,12 @@ def refusals(method: str, request: Message) -> list[str]:
         if bad_uuid(request.organization_id):
             found.append("organization_id")
     elif isinstance(request, pb.GetUsageSummaryRequest):
-        if bad_uuid(request.organization_id):
-            found.append("organization_id")
-        found += _times(_field(request, "start_time"), _field(request, "end_time"), required=True)
+        found = _summary_query_refusals(request)
+    elif isinstance(request, pb.GetUsageSummariesRequest):
+        if not 1 <= len(request.queries) <= 1000:
+            found.append("queries")
+        for index, query in enumerate(request.queries):
+            found += [f"queries[{index}].{name}" for name in _summary_query_refusals(query)]
     elif isinstance(request, pb.ListUsageRecordsRequest):
         if bad_uuid(request.organization_id):
             found.append("organization_id")
@@ -694,6 +724,12 @@ def refusals(method: str, request: Message) -> list[str]:
     else:
         raise AssertionError(f"no oracle for {method}")
     return found
+
+
+def _summary_query_refusals(query: pb.GetUsageSummaryRequest | pb.UsageSummaryQuery) -> list[str]:
+    """GetUsageSummary's fields, and those of each query of GetUsageSummaries."""
+    found = ["organization_id"] if bad_uuid(query.organization_id) else []
+    return found + _times(_field(query, "start_time"), _field(query, "end_time"), required=True)
 
 
 def _entitlements_refusals(request: pb.UpsertEntitlementsRequest) -> list[str]:

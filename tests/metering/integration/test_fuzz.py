@@ -36,6 +36,7 @@ from taskforge.metering.v1 import metering_service_pb2_grpc, usage_pb2
 from taskforge_common.clock import ManualClock
 from taskforge_common.db.engine import Database
 from taskforge_metering.storage import tables
+from taskforge_metering.transport.servicer import METHOD_SCOPES
 from tests.metering import strategies as fuzz
 from tests.metering.service_client import ORG, Client, start_service, usage_event
 from tests.metering.strategies import (
@@ -57,6 +58,7 @@ RESPONSES: dict[str, type[Message]] = {
     "ReleaseReservation": pb.ReleaseReservationResponse,
     "GetCurrentUsage": pb.GetCurrentUsageResponse,
     "GetUsageSummary": pb.GetUsageSummaryResponse,
+    "GetUsageSummaries": pb.GetUsageSummariesResponse,
     "ListUsageRecords": pb.ListUsageRecordsResponse,
     "UpsertEntitlements": pb.UpsertEntitlementsResponse,
 }
@@ -73,6 +75,7 @@ ERRORS: dict[str, set[Code]] = {
     "ReleaseReservation": {Code.INVALID_ARGUMENT, Code.NOT_FOUND, Code.FAILED_PRECONDITION},
     "GetCurrentUsage": {Code.INVALID_ARGUMENT},
     "GetUsageSummary": {Code.INVALID_ARGUMENT},
+    "GetUsageSummaries": {Code.INVALID_ARGUMENT},
     "ListUsageRecords": {Code.INVALID_ARGUMENT},
     "UpsertEntitlements": {Code.INVALID_ARGUMENT},
 }
@@ -120,6 +123,17 @@ async def service(metering_database: Database, clock: ManualClock) -> AsyncItera
         )
         yield Service(client, channel, metering_database)
     await running.stop(0)
+
+
+def test_the_fuzz_covers_every_rpc() -> None:
+    """An RPC added to the service is fuzzed too: it needs a strategy, an oracle and its
+    expected errors here, and a scope in METHOD_SCOPES."""
+    methods = {m.name for m in pb.DESCRIPTOR.services_by_name["MeteringService"].methods}
+    assert set(fuzz.REQUESTS) == set(RESPONSES) == set(ERRORS) == methods
+    assert set(METHOD_SCOPES) == {f"/{SERVICE}/{method}" for method in methods}
+    for method in methods:
+        request = REQUEST_TYPES[method]()
+        assert isinstance(fuzz.refusals(method, request), list)  # an oracle for each
 
 
 # -- rows ------------------------------------------------------------------------------------
@@ -273,6 +287,10 @@ def check_writes(method: str, request: Any, response: Any, before: Rows, after: 
         assert after == before, f"{method} changed rows"
         if method == "ListUsageRecords":
             assert len(response.records) <= (request.page_size or 50)
+        if method == "GetUsageSummaries":
+            assert [s.organization_id for s in response.summaries] == [
+                q.organization_id.lower() for q in request.queries
+            ]
 
 
 FUZZ = settings(
@@ -415,6 +433,10 @@ def _huge_requests(serial: int) -> list[tuple[str, Message]]:
         ("GetCurrentUsage", pb.GetCurrentUsageRequest(organization_id=big)),
         ("GetUsageSummary", pb.GetUsageSummaryRequest(organization_id=big)),
         (
+            "GetUsageSummaries",
+            pb.GetUsageSummariesRequest(queries=[pb.UsageSummaryQuery(organization_id=big)] * 2),
+        ),
+        (
             "ListUsageRecords",
             pb.ListUsageRecordsRequest(organization_id=ORG, page_token=big),
         ),
@@ -463,7 +485,7 @@ async def test_memory_stays_bounded_under_distinct_huge_inputs(service: Service)
     finally:
         tracemalloc.stop()
     rss_growth = _rss() - rss_before
-    assert sent > 32 * 2**20  # 275 calls, each unlike the others
+    assert sent > 32 * 2**20  # 300 calls, each unlike the others
     assert retained < 2 * 2**20, f"{retained} bytes kept after {sent} bytes of bad input"
     assert rss_growth < 24 * 2**20, f"RSS grew {rss_growth} bytes after {sent} bytes"
 

@@ -89,6 +89,17 @@ def bad_events(organization_id: str) -> list[usage_pb2.UsageEvent]:
     ]
 
 
+def _summary_query(organization_id: str, **fields: Any) -> pb.UsageSummaryQuery:
+    """A query of February 2026, before any usage of the test."""
+    values: dict[str, Any] = {
+        "organization_id": organization_id,
+        "start_time": Timestamp(seconds=CLOSED_BEFORE - 28 * 86_400),
+        "end_time": Timestamp(seconds=CLOSED_BEFORE),
+    }
+    values.update(fields)
+    return pb.UsageSummaryQuery(**values)
+
+
 def bad_calls(client: Client) -> list[tuple[str, Message | bytes, tuple[tuple[str, str], ...]]]:
     """(method, request or raw bytes, metadata) of calls that must all fail."""
     everything = client.auth()
@@ -180,6 +191,25 @@ def bad_calls(client: Client) -> list[tuple[str, Message | bytes, tuple[tuple[st
                 end_time=Timestamp(seconds=INT64_MAX),
             ),
             everything,
+        ),
+        *(
+            ("GetUsageSummaries", pb.GetUsageSummariesRequest(queries=queries), metadata)
+            for queries, metadata in [
+                ([], everything),
+                ([_summary_query(ORG)] * 1001, everything),
+                (
+                    [_summary_query(ORG), _summary_query(ORG, end_time=Timestamp(seconds=-1))],
+                    everything,
+                ),
+                ([_summary_query(ORG), _summary_query("x" * 10_000)], everything),
+                # A token bound to ORG asking for OTHER_ORG too: denied whole, never in part.
+                (
+                    [_summary_query(ORG), _summary_query(OTHER_ORG)],
+                    client.auth(organization_id=ORG),
+                ),
+                ([_summary_query(ORG)], auth_metadata(client, Auth.BOUND_OTHER)),
+                ([_summary_query(ORG)], auth_metadata(client, Auth.NO_SCOPE)),
+            ]
         ),
         # Attempts to replace ORG's entitlements with unusable ones: ORG must keep version 1.
         *(
@@ -308,7 +338,17 @@ async def test_valid_calls_are_untouched_by_concurrent_bad_input(
         )
         assert (committed.record.quantity, committed.record.usage_type) == ("3", JOB)
 
+    async def summaries() -> None:
+        # February: before any of the test's usage, so every quantity is 0 whatever has run.
+        queries = [_summary_query(ORG)] * 3
+        answer = await stub.GetUsageSummaries(
+            pb.GetUsageSummariesRequest(queries=queries), metadata=mine, timeout=DEADLINE
+        )
+        assert [s.organization_id for s in answer.summaries] == [ORG] * 3
+        assert {item.quantity for s in answer.summaries for item in s.items} == {"0"}
+
     valid: list[Awaitable[None]] = [
+        *(summaries() for _ in range(10)),
         *(record(n) for n in range(60)),
         *(batch(n) for n in range(8)),
         *(check() for _ in range(20)),

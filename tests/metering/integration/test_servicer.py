@@ -372,6 +372,19 @@ async def test_organization_bound_token_never_sees_another_organization(client: 
             ),
             metadata=mine,
         ),
+        client.stub.GetUsageSummaries(
+            pb.GetUsageSummariesRequest(
+                queries=[
+                    pb.UsageSummaryQuery(
+                        organization_id=organization_id,
+                        start_time=stamp(client.clock.now() - timedelta(days=1)),
+                        end_time=stamp(client.clock.now()),
+                    )
+                    for organization_id in (ORG, OTHER_ORG)
+                ]
+            ),
+            metadata=mine,
+        ),
         client.stub.ReserveUsage(
             pb.ReserveUsageRequest(
                 organization_id=OTHER_ORG,
