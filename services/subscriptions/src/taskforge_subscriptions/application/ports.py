@@ -15,7 +15,6 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from taskforge_common.audit import AuditEntry
-from taskforge_common.meters import UsageType
 from taskforge_common.money import Money
 from taskforge_subscriptions.domain.credit import CreditMovement, CreditNote
 from taskforge_subscriptions.domain.invoices import Invoice, InvoiceStatus

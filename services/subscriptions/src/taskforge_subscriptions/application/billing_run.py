@@ -1,0 +1,368 @@
+"""RunBillingCycle (SPEC §4, §6, §7): close every period that has ended, finalize the drafts whose
+grace is over, mark unpaid invoices overdue and suspend subscriptions overdue too long.
+
+Safe to run twice at once and to re-run after a crash at any point: each subscription and each
+invoice changes in a transaction of its own that first locks it (skipping rows another run
+holds) and re-checks that the change is still due; the database's uniqueness constraint keeps a
+second period-end invoice out whatever happens. Usage is read from metering in one call per
+batch, before the transactions, so no lock is held across a network call.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from taskforge_common.caller import Caller
+from taskforge_common.clock import Clock
+from taskforge_common.money import Money
+from taskforge_common.periods import Period
+from taskforge_subscriptions.application.changes import ChangeLog
+from taskforge_subscriptions.application.invoicing import (
+    InvariantViolation,
+    draft_invoice,
+    finalize,
+)
+from taskforge_subscriptions.application.ports import UnitOfWork, UnitOfWorkFactory
+from taskforge_subscriptions.application.usage import UsageRequest, UsageSource, rate_requests
+from taskforge_subscriptions.domain.billing import fee_line
+from taskforge_subscriptions.domain.invoices import (
+    OPEN_STATUSES,
+    Invoice,
+    InvoiceKind,
+    InvoiceLine,
+    InvoiceStatus,
+    LineKind,
+    compute_totals,
+)
+from taskforge_subscriptions.domain.proration import segment_violations
+from taskforge_subscriptions.domain.subscriptions import (
+    Subscription,
+    SubscriptionStatus,
+    fee_segments,
+    periods_to_close,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BillingSettings:
+    # Period-end invoices stay draft this long so late usage still counts (SPEC §4).
+    invoice_grace: timedelta
+    # An invoice overdue this long makes its subscription past due (SPEC §7).
+    suspension_grace: timedelta
+    default_tax_rate: Decimal
+    # Subscriptions (and invoices) handled per metering call and per read.
+    batch_size: int = 200
+
+
+@dataclass(slots=True)
+class RunSummary:
+    invoices_created: int = 0
+    invoices_finalized: int = 0
+    subscriptions_renewed: int = 0
+    subscriptions_canceled: int = 0
+    invoices_overdue: int = 0
+    # Drafts whose numbers did not add up: left for an operator, logged with the numbers.
+    invoices_held: int = 0
+    subscriptions_suspended: int = 0
+
+
+class BillingRun:
+    def __init__(
+        self,
+        unit_of_work: UnitOfWorkFactory,
+        usage: UsageSource,
+        clock: Clock,
+        settings: BillingSettings,
+    ) -> None:
+        self._unit_of_work = unit_of_work
+        self._usage = usage
+        self._clock = clock
+        self._settings = settings
+
+    async def run(self, as_of: datetime, caller: Caller) -> RunSummary:
+        summary = RunSummary()
+        await self._close_periods(as_of, caller, summary)
+        await self._finalize_drafts(as_of, caller, summary)
+        await self._mark_overdue(as_of, caller, summary)
+        await self._suspend(as_of, caller, summary)
+        return summary
+
+    # Period ends ---------------------------------------------------------------------------
+
+    async def _close_periods(self, as_of: datetime, caller: Caller, summary: RunSummary) -> None:
+        """Round after round, close the oldest open period of each due subscription, until
+        none is due or a round makes no progress (the rest is held by another run)."""
+        while True:
+            async with self._unit_of_work.reader() as reader:
+                due = await reader.subscriptions.due(as_of, self._settings.batch_size)
+                if not due:
+                    return
+                segments = await reader.subscriptions.segments([s.id for s in due])
+                history = await reader.price_book.price_history(
+                    {seg.tier for own in segments.values() for seg in own}
+                )
+            periods = [next(iter(periods_to_close(s, as_of))) for s in due]
+            usage = await rate_requests(
+                self._usage,
+                [
+                    UsageRequest(
+                        s.organization_id, s.anchor, p.start, p.end, segments[s.id], s.currency
+                    )
+                    for s, p in zip(due, periods, strict=True)
+                ],
+                history,
+            )
+            progress = 0
+            for seen, lines in zip(due, usage, strict=True):
+                if await self._close_period(seen, lines, caller, summary):
+                    progress += 1
+            if progress == 0:
+                return
+
+    async def _close_period(
+        self,
+        seen: Subscription,
+        usage_lines: Sequence[InvoiceLine],
+        caller: Caller,
+        summary: RunSummary,
+    ) -> bool:
+        now = self._clock.now()
+        async with self._unit_of_work() as uow:
+            current = await uow.subscriptions.lock(seen.id)
+            if current is None or current.version != seen.version:
+                return False  # another run holds it or has just closed this period
+            period = current.current_period
+            lines = list(usage_lines)
+            if current.renews:
+                following = replace(current, period_index=current.period_index + 1)
+                lines.append(
+                    fee_line(
+                        current.tier,
+                        current.cycle,
+                        current.price_per_month,
+                        following.current_period,
+                        current.currency,
+                    )
+                )
+            draft = draft_invoice(
+                organization_id=current.organization_id,
+                subscription_id=current.id,
+                kind=InvoiceKind.PERIOD_END,
+                currency=current.currency,
+                period_start=period.start,
+                period_end=period.end,
+                lines=lines,
+                tax_rate=await self._tax_rate(uow, current.organization_id),
+                now=now,
+            )
+            created = await uow.invoices.add(draft)
+            changes = ChangeLog(uow, caller, now)
+            if current.renews:
+                changed = replace(
+                    current,
+                    period_index=current.period_index + 1,
+                    updated_at=now,
+                    version=current.version + 1,
+                )
+                action, event = "subscription.renewed", "subscription.updated"
+                summary.subscriptions_renewed += 1
+            else:
+                changed = replace(
+                    current,
+                    status=SubscriptionStatus.CANCELED,
+                    canceled_at=period.end,
+                    updated_at=now,
+                    version=current.version + 1,
+                )
+                action = event = "subscription.canceled"
+                summary.subscriptions_canceled += 1
+            if not await uow.subscriptions.update(changed, current.version):
+                return False
+            if created:
+                await changes.invoice_changed("invoice.drafted", None, draft, None)
+                summary.invoices_created += 1
+            await changes.subscription_changed(action, current, changed, event)
+            await uow.commit()
+        return True
+
+    # Finalization ---------------------------------------------------------------------------
+
+    async def _finalize_drafts(self, as_of: datetime, caller: Caller, summary: RunSummary) -> None:
+        """Drafts whose grace is over are re-rated (late usage inside the grace counts) and
+        finalized; one whose numbers do not add up is held, the others go on."""
+        ended_before = as_of - self._settings.invoice_grace
+        held: set[str] = set()
+        while True:
+            async with self._unit_of_work.reader() as reader:
+                drafts = [
+                    d
+                    for d in await reader.invoices.drafts_to_finalize(
+                        ended_before, self._settings.batch_size + len(held)
+                    )
+                    if d.id not in held
+                ]
+                if not drafts:
+                    return
+                subscriptions = {
+                    d.subscription_id: await reader.subscriptions.get(d.subscription_id)
+                    for d in drafts
+                }
+                segments = await reader.subscriptions.segments(list(subscriptions))
+                history = await reader.price_book.price_history(
+                    {seg.tier for own in segments.values() for seg in own}
+                )
+            requests = []
+            for draft in drafts:
+                owner = subscriptions[draft.subscription_id]
+                assert owner is not None
+                requests.append(
+                    UsageRequest(
+                        draft.organization_id,
+                        owner.anchor,
+                        draft.period_start,
+                        draft.period_end,
+                        segments[owner.id],
+                        draft.currency,
+                    )
+                )
+            rated = await rate_requests(self._usage, requests, history)
+            for draft, usage in zip(drafts, rated, strict=True):
+                owner = subscriptions[draft.subscription_id]
+                assert owner is not None
+                billed = _billed_period(draft)
+                coverage = segment_violations(
+                    billed, fee_segments(billed, segments[owner.id], owner.cycle.months)
+                )
+                if not await self._finalize(draft, usage, coverage, caller, summary):
+                    held.add(draft.id)
+
+    async def _finalize(
+        self,
+        seen: Invoice,
+        usage: Sequence[InvoiceLine],
+        coverage: Sequence[str],
+        caller: Caller,
+        summary: RunSummary,
+    ) -> bool:
+        now = self._clock.now()
+        async with self._unit_of_work() as uow:
+            draft = await uow.invoices.lock(seen.id)
+            if draft is None or draft.status is not InvoiceStatus.DRAFT:
+                return True  # finalized by another run meanwhile
+            kept = [line for line in draft.lines if line.kind is not LineKind.USAGE]
+            lines = (*usage, *kept)
+            rerated = replace(
+                draft,
+                lines=lines,
+                totals=compute_totals(
+                    (line.amount for line in lines),
+                    draft.totals.tax_rate,
+                    Money.zero(draft.currency),
+                ),
+            )
+            if rerated.lines != draft.lines and not await uow.invoices.replace_draft(rerated):
+                return True
+            changes = ChangeLog(uow, caller, now)
+            try:
+                if coverage:
+                    raise InvariantViolation("; ".join(coverage))
+                final = await finalize(uow, changes, rerated, now)
+            except InvariantViolation:
+                logger.error(
+                    "invoice %s held as a draft for an operator",
+                    draft.id,
+                    extra={"problems": list(coverage)},
+                )
+                summary.invoices_held += 1
+                return False
+            await self._close_usage(uow, changes, final, now)
+            await uow.commit()
+        summary.invoices_finalized += 1
+        return True
+
+    async def _close_usage(
+        self, uow: UnitOfWork, changes: ChangeLog, invoice: Invoice, now: datetime
+    ) -> None:
+        """Usage before the end of a finalized period is closed in metering (SPEC §4)."""
+        subscription = await uow.subscriptions.lock(invoice.subscription_id)
+        assert subscription is not None, "a subscription is locked by one run at a time"
+        closed = subscription.usage_closed_before
+        if closed is not None and closed >= invoice.period_end:
+            return
+        changed = replace(
+            subscription,
+            usage_closed_before=invoice.period_end,
+            updated_at=now,
+            version=subscription.version + 1,
+        )
+        if await uow.subscriptions.update(changed, subscription.version):
+            await changes.subscription_changed(
+                "subscription.usage_closed", subscription, changed, "subscription.updated"
+            )
+
+    # Overdue and suspension ------------------------------------------------------------------
+
+    async def _mark_overdue(self, as_of: datetime, caller: Caller, summary: RunSummary) -> None:
+        while True:
+            async with self._unit_of_work.reader() as reader:
+                late = await reader.invoices.past_due(as_of, self._settings.batch_size)
+            progress = 0
+            for seen in late:
+                now = self._clock.now()
+                async with self._unit_of_work() as uow:
+                    invoice = await uow.invoices.lock(seen.id)
+                    if invoice is None or invoice.status not in OPEN_STATUSES - {
+                        InvoiceStatus.OVERDUE
+                    }:
+                        continue
+                    overdue = replace(invoice, status=InvoiceStatus.OVERDUE)
+                    if not await uow.invoices.transition(overdue, invoice.status):
+                        continue
+                    await ChangeLog(uow, caller, now).invoice_changed(
+                        "invoice.overdue", invoice, overdue, "invoice.overdue"
+                    )
+                    await uow.commit()
+                summary.invoices_overdue += 1
+                progress += 1
+            if progress == 0:
+                return
+
+    async def _suspend(self, as_of: datetime, caller: Caller, summary: RunSummary) -> None:
+        due_before = as_of - self._settings.suspension_grace
+        async with self._unit_of_work.reader() as reader:
+            overdue = await reader.invoices.subscriptions_overdue_since(due_before, 10_000)
+        for subscription_id in overdue:
+            now = self._clock.now()
+            async with self._unit_of_work() as uow:
+                current = await uow.subscriptions.lock(subscription_id)
+                if current is None or current.status is not SubscriptionStatus.ACTIVE:
+                    continue
+                changed = replace(
+                    current,
+                    status=SubscriptionStatus.PAST_DUE,
+                    updated_at=now,
+                    version=current.version + 1,
+                )
+                if not await uow.subscriptions.update(changed, current.version):
+                    continue
+                await ChangeLog(uow, caller, now).subscription_changed(
+                    "subscription.past_due", current, changed, "subscription.updated"
+                )
+                await uow.commit()
+            summary.subscriptions_suspended += 1
+
+    async def _tax_rate(self, uow: UnitOfWork, organization_id: str) -> Decimal:
+        rate = await uow.tax_rates.get(organization_id)
+        return self._settings.default_tax_rate if rate is None else rate
+
+
+def _billed_period(invoice: Invoice) -> Period:
+    """The stretch a period-end invoice bills usage for (shorter than the period when the
+    subscription was canceled at once)."""
+    return Period(invoice.period_start, invoice.period_end, 0)

@@ -1,0 +1,164 @@
+"""Issuing documents inside a unit of work: invoices (drafted, finalized) and credit notes.
+
+Finalization is where a number is spent, so everything is checked first: the invariants of
+SPEC §4 on the finalized invoice and the credit it draws. A violation refuses the
+finalization, logs the numbers and leaves the draft for an operator.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from taskforge_common.ids import new_id
+from taskforge_common.money import Money
+from taskforge_subscriptions.application.changes import ChangeLog
+from taskforge_subscriptions.application.ports import UnitOfWork
+from taskforge_subscriptions.domain.credit import (
+    CreditKind,
+    CreditMovement,
+    CreditMovementKind,
+    CreditNote,
+    credit_amounts,
+)
+from taskforge_subscriptions.domain.invoices import (
+    Invoice,
+    InvoiceKind,
+    InvoiceLine,
+    InvoiceStatus,
+    compute_totals,
+    document_number,
+    invoice_violations,
+)
+
+logger = logging.getLogger(__name__)
+
+INVOICE_SEQUENCE = "invoice"
+CREDIT_NOTE_SEQUENCE = "credit_note"
+
+
+def draft_invoice(
+    *,
+    organization_id: str,
+    subscription_id: str,
+    kind: InvoiceKind,
+    currency: str,
+    period_start: datetime,
+    period_end: datetime,
+    lines: Sequence[InvoiceLine],
+    tax_rate: Decimal,
+    now: datetime,
+) -> Invoice:
+    """A draft: lines and totals, no number, no credit applied yet."""
+    return Invoice(
+        id=new_id(now),
+        organization_id=organization_id,
+        subscription_id=subscription_id,
+        kind=kind,
+        status=InvoiceStatus.DRAFT,
+        currency=currency,
+        period_start=period_start,
+        period_end=period_end,
+        lines=tuple(lines),
+        totals=compute_totals((line.amount for line in lines), tax_rate, Money.zero(currency)),
+        created_at=now,
+    )
+
+
+class InvariantViolation(Exception):
+    """A draft whose numbers do not add up; it stays a draft for an operator to look at."""
+
+
+async def finalize(uow: UnitOfWork, changes: ChangeLog, draft: Invoice, now: datetime) -> Invoice:
+    """Number the draft, apply the credit it takes and mark it sent (or paid when credit
+    covers it), all in the caller's transaction. Raises InvariantViolation, spending nothing,
+    when the numbers do not add up; returns the draft unchanged if another writer finalized
+    it first (the guarded UPDATE matched no row)."""
+    credit_before = await uow.credit.lock_balance(draft.organization_id, draft.currency)
+    # The number is the invoice's identity on paper: allocated only once all else holds, in
+    # this transaction, so a refused or rolled-back finalization burns none.
+    final = draft.finalized("pending", now, credit_before)
+    credit_after = credit_before - final.totals.credit_applied
+    problems = invoice_violations(final, credit_before, credit_after)
+    if problems:
+        logger.error(
+            "finalization refused: invariants do not hold",
+            extra={
+                "invoice_id": draft.id,
+                "subtotal": str(final.totals.subtotal),
+                "tax": str(final.totals.tax),
+                "total": str(final.totals.total),
+                "credit_before": str(credit_before),
+                "credit_applied": str(final.totals.credit_applied),
+                "problems": problems,
+            },
+        )
+        raise InvariantViolation("; ".join(problems))
+    sequence = await uow.sequences.next(INVOICE_SEQUENCE)
+    final = draft.finalized(document_number("INV", now.year, sequence), now, credit_before)
+    if not await uow.invoices.transition(final, InvoiceStatus.DRAFT):
+        return draft
+    applied = final.totals.credit_applied
+    if applied.amount:
+        await uow.credit.move(
+            CreditMovement(
+                new_id(now),
+                draft.organization_id,
+                CreditMovementKind.APPLIED,
+                -applied,
+                now,
+                invoice_id=draft.id,
+            )
+        )
+    await changes.invoice_changed("invoice.finalized", draft, final, "invoice.finalized")
+    if final.status is InvoiceStatus.PAID:
+        await changes.event("invoice.paid", final.organization_id, {"invoice_id": final.id})
+    return final
+
+
+async def issue_credit_note(
+    uow: UnitOfWork,
+    changes: ChangeLog,
+    *,
+    organization_id: str,
+    subscription_id: str | None,
+    kind: CreditKind,
+    reason: str,
+    subtotal: Money,
+    tax_rate: Decimal,
+    now: datetime,
+    invoice_id: str | None = None,
+) -> CreditNote:
+    """A numbered credit note whose total goes into the organisation's credit balance."""
+    tax, total = credit_amounts(subtotal, tax_rate)
+    await uow.credit.lock_balance(organization_id, subtotal.currency)
+    sequence = await uow.sequences.next(CREDIT_NOTE_SEQUENCE)
+    note = CreditNote(
+        id=new_id(now),
+        number=document_number("CN", now.year, sequence),
+        organization_id=organization_id,
+        kind=kind,
+        reason=reason,
+        subtotal=subtotal,
+        tax_rate=tax_rate,
+        tax=tax,
+        total=total,
+        created_at=now,
+        subscription_id=subscription_id,
+        invoice_id=invoice_id,
+    )
+    await uow.credit.add_note(note)
+    await uow.credit.move(
+        CreditMovement(
+            new_id(now),
+            organization_id,
+            CreditMovementKind.ISSUED,
+            total,
+            now,
+            credit_note_id=note.id,
+        )
+    )
+    await changes.credit_note_issued(note)
+    return note
