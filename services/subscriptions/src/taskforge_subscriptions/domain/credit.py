@@ -47,12 +47,13 @@ def credit_amounts(subtotal: Money, tax_rate: Decimal) -> tuple[Money, Money]:
 class CreditMovementKind(StrEnum):
     ISSUED = "issued"  # by a credit note
     APPLIED = "applied"  # to an invoice at its finalization
+    RESTORED = "restored"  # given back when the invoice it was applied to is voided
 
 
 @dataclass(frozen=True, slots=True)
 class CreditMovement:
-    """One change of an organisation's credit balance: `amount` > 0 when issued, < 0 when
-    applied; the balance is the sum of its movements."""
+    """One change of an organisation's credit balance: `amount` > 0 when issued or restored,
+    < 0 when applied; the balance is the sum of its movements."""
 
     id: str
     organization_id: str
