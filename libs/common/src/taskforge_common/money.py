@@ -37,7 +37,9 @@ _CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 _MAX_INTEGER_DIGITS = 60
 _MAX_PLACES = 120
 
-_EXACT = Context(
+# Exact arithmetic for money and quantities: unbounded precision, any inexact result trapped.
+# Rating and totals run their sums and products in it (`decimal.localcontext(EXACT)`).
+EXACT = Context(
     prec=MAX_PREC,
     Emax=MAX_EMAX,
     Emin=MIN_EMIN,
@@ -111,19 +113,19 @@ class Money:
         return other
 
     def __add__(self, other: Money) -> Money:
-        return Money(_EXACT.add(self.amount, self._check(other).amount), self.currency)
+        return Money(EXACT.add(self.amount, self._check(other).amount), self.currency)
 
     def __sub__(self, other: Money) -> Money:
-        return Money(_EXACT.subtract(self.amount, self._check(other).amount), self.currency)
+        return Money(EXACT.subtract(self.amount, self._check(other).amount), self.currency)
 
     def __neg__(self) -> Money:
-        return Money(_EXACT.minus(self.amount), self.currency)
+        return Money(EXACT.minus(self.amount), self.currency)
 
     def __mul__(self, factor: Decimal | int) -> Money:
         # bool is an int, and float is what money must never meet.
         if isinstance(factor, bool) or not isinstance(factor, Decimal | int):
             raise TypeError(f"Money is multiplied by a Decimal, not {type(factor).__name__}")
-        return Money(_EXACT.multiply(self.amount, Decimal(factor)), self.currency)
+        return Money(EXACT.multiply(self.amount, Decimal(factor)), self.currency)
 
     __rmul__ = __mul__
 

@@ -28,12 +28,38 @@ class UsageQuery:
     end: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class LimitStanding:
+    """Where usage stands against one limit (None: unlimited)."""
+
+    usage_type: UsageType
+    limit: Decimal | None
+    current: Decimal
+    remaining: Decimal | None
+    exceeded: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UsageStanding:
+    """An organisation's usage now, as metering counts it: counters in the current monthly
+    window, gauge levels, and every limit."""
+
+    current: Mapping[UsageType, Decimal]
+    window_start: datetime | None
+    window_end: datetime | None
+    limits: Sequence[LimitStanding]
+
+
 class UsageSource(Protocol):
     """The metering service as the billing code sees it."""
 
     async def summaries(self, queries: Sequence[UsageQuery]) -> list[Mapping[UsageType, Decimal]]:
         """The billable quantity per meter (storage in GB-hours) over each [start, end), in
         the order of `queries`."""
+        ...
+
+    async def standing(self, organization_id: str) -> UsageStanding:
+        """Current usage and every limit, for the dashboard."""
         ...
 
 

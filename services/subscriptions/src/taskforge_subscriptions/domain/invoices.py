@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from taskforge_common.errors import PreconditionFailed, Reason
 from taskforge_common.meters import UsageType
-from taskforge_common.money import Money, round_money
+from taskforge_common.money import Money
 from taskforge_subscriptions.domain.rating import RatedWindow
 
 # SPEC §4: due 30 days after finalization; proration invoices in 7.
@@ -107,7 +107,7 @@ def compute_totals(
     subtotal = Money.zero(currency)
     for amount in line_amounts:
         subtotal += amount
-    tax = Money(round_money(subtotal.amount * tax_rate, currency), currency)
+    tax = (subtotal * tax_rate).rounded()
     total = subtotal + tax
     applied = min(max(credit_available, Money.zero(currency)), max(total, Money.zero(currency)))
     return Totals(subtotal, tax_rate, tax, total, applied, total - applied)
@@ -178,8 +178,8 @@ def invoice_violations(invoice: Invoice, credit_before: Money, credit_after: Mon
         problems.append("a line is negative: credits are credit notes, not lines")
     if any(line.amount != line.amount.rounded() for line in invoice.lines):
         problems.append("a line is not rounded to the currency")
-    expected_tax = round_money(totals.subtotal.amount * totals.tax_rate, invoice.currency)
-    if totals.tax.amount != expected_tax:
+    expected_tax = (totals.subtotal * totals.tax_rate).rounded()
+    if totals.tax != expected_tax:
         problems.append(f"tax {totals.tax} ≠ round(subtotal × {totals.tax_rate}) {expected_tax}")
     if totals.total != totals.subtotal + totals.tax:
         problems.append(f"total {totals.total} ≠ subtotal + tax")

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from taskforge_common.meters import UsageType
-from taskforge_common.money import round_money
+from taskforge_common.money import EXACT, round_money
 from taskforge_subscriptions.domain.plans import ChargeModel, MeterPrice
 
 ZERO = Decimal(0)
@@ -24,6 +24,11 @@ ZERO = Decimal(0)
 
 def cost(price: MeterPrice, quantity: Decimal) -> Decimal:
     """The exact charge for `quantity` units used from the start of a usage window."""
+    with localcontext(EXACT):
+        return _cost(price, quantity)
+
+
+def _cost(price: MeterPrice, quantity: Decimal) -> Decimal:
     billable = max(ZERO, quantity - price.included)
     if price.model is ChargeModel.PER_UNIT:
         return billable * price.unit_price
@@ -99,7 +104,8 @@ def rate_pieces(pieces: Iterable[WindowUsage]) -> list[RatedWindow]:
         before = used.get(key, ZERO)
         after = before + piece.quantity
         used[key] = after
-        amount = cost(piece.price, after) - cost(piece.price, before)
+        with localcontext(EXACT):
+            amount = cost(piece.price, after) - cost(piece.price, before)
         rated.append(
             RatedWindow(
                 piece.usage_type,
@@ -123,11 +129,14 @@ def rate_usage(pieces: Sequence[WindowUsage], currency: str) -> list[UsageCharge
     for usage_type in (t for t in UsageType if t in by_meter):  # SPEC §2's order
         windows = by_meter[usage_type]
         prices = {w.unit_price for w in windows}
+        with localcontext(EXACT):
+            quantity = sum((w.quantity for w in windows), ZERO)
+            amount = sum((w.amount for w in windows), ZERO)
         charges.append(
             UsageCharge(
                 usage_type,
-                sum((w.quantity for w in windows), ZERO),
-                round_money(sum((w.amount for w in windows), ZERO), currency),
+                quantity,
+                round_money(amount, currency),
                 prices.pop() if len(prices) == 1 else None,
                 tuple(windows),
             )
