@@ -13,11 +13,13 @@ import functools
 import hashlib
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from taskforge_common.db.engine import ReadOnlyTransaction
+from taskforge_common.decimals import format_decimal
 from taskforge_common.meters import UsageType
 from taskforge_metering.application.ports import (
     CounterKey,
@@ -45,14 +47,30 @@ _ENTITLEMENTS = """
      WHERE e.organization_id = ANY($1::varchar[])
 """
 
+# The columns travel as one text each, their values joined by the unit separator (\x1f) and
+# split by PostgreSQL: asyncpg encodes an array element by element (~0.3 µs for a string, with
+# its abc checks; 2.3-2.7 µs for a numeric or timestamptz), and this statement carries 9 values
+# per event. No value can hold the separator: ids, organisations and fingerprints are hex, usage
+# types are names, quantities and instants are digits, idempotency keys are printable text and
+# json.dumps escapes every control character; `_joined` checks it anyway. Instants travel as
+# microseconds since the epoch (exact: the float8 product stays below 2**53 until year 2255).
+_SEPARATOR = "\x1f"
 _INSERT_RECORDS = """
     INSERT INTO usage_records (id, organization_id, usage_type, quantity, event_time,
                                idempotency_key, fingerprint, metadata, recorded_at)
-    SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::numeric[],
-                         $5::timestamptz[], $6::varchar[], $7::varchar[], $8::json[],
-                         $9::timestamptz[])
+    SELECT r.id, r.organization_id, r.usage_type, r.quantity::numeric,
+           timestamptz 'epoch' + r.event_time::int8 * interval '1 microsecond',
+           r.idempotency_key, r.fingerprint, r.metadata::json,
+           timestamptz 'epoch' + r.recorded_at::int8 * interval '1 microsecond'
+      FROM unnest(string_to_array($1, E'\\x1f'), string_to_array($2, E'\\x1f'),
+                  string_to_array($3, E'\\x1f'), string_to_array($4, E'\\x1f'),
+                  string_to_array($5, E'\\x1f'), string_to_array($6, E'\\x1f'),
+                  string_to_array($7, E'\\x1f'), string_to_array($8, E'\\x1f'),
+                  string_to_array($9, E'\\x1f'))
+           AS r(id, organization_id, usage_type, quantity, event_time, idempotency_key,
+                fingerprint, metadata, recorded_at)
     ON CONFLICT (organization_id, idempotency_key) DO NOTHING
-    RETURNING organization_id, idempotency_key
+    RETURNING id
 """
 
 _FIND_RECORDS = """
@@ -144,19 +162,53 @@ class PostgresMeteringRepository(MeteringRepository):
     async def insert_records(self, records: Sequence[StoredRecord]) -> set[RecordKey]:
         if not records:
             return set()
+        ids: list[str] = []
+        organizations: list[str] = []
+        usage_types: list[str] = []
+        quantities: list[str] = []
+        event_times: list[str] = []
+        keys: list[str] = []
+        fingerprints: list[str] = []
+        metadata: list[str] = []
+        recorded_at: list[str] = []
+        micros: dict[datetime | None, str] = {}  # a batch's instants repeat (`now`)
+        key_of: dict[str, RecordKey] = {}
+        for stored in records:
+            record = stored.record
+            ids.append(record.id)
+            organizations.append(record.organization_id)
+            usage_types.append(record.usage_type.value)
+            quantities.append(_decimal_text(record.quantity))
+            event_time = micros.get(record.timestamp)
+            if event_time is None:
+                event_time = micros[record.timestamp] = _micros(record.timestamp)
+            event_times.append(event_time)
+            keys.append(record.idempotency_key)
+            fingerprints.append(stored.fingerprint)
+            metadata.append(_metadata_json(record.metadata))
+            recorded = micros.get(record.recorded_at)
+            if recorded is None:
+                recorded = micros[record.recorded_at] = _micros(record.recorded_at)
+            recorded_at.append(recorded)
+            key_of[record.id] = (record.organization_id, record.idempotency_key)
         rows = await self._driver.fetch(
             _INSERT_RECORDS,
-            [s.record.id for s in records],
-            [s.record.organization_id for s in records],
-            [s.record.usage_type.value for s in records],
-            [s.record.quantity for s in records],
-            [s.record.timestamp for s in records],
-            [s.record.idempotency_key for s in records],
-            [s.fingerprint for s in records],
-            [json.dumps(s.record.metadata) for s in records],
-            [s.record.recorded_at for s in records],
+            *(
+                _joined(column)
+                for column in (
+                    ids,
+                    organizations,
+                    usage_types,
+                    quantities,
+                    event_times,
+                    keys,
+                    fingerprints,
+                    metadata,
+                    recorded_at,
+                )
+            ),
         )
-        return {(row[0], row[1]) for row in rows}
+        return {key_of[row[0]] for row in rows}
 
     async def find_records(self, keys: Collection[RecordKey]) -> dict[RecordKey, StoredRecord]:
         if not keys:
@@ -259,3 +311,37 @@ def _entitlements_from_json(document: str) -> Entitlements:
         if row[column] is not None:
             row[column] = datetime.fromisoformat(row[column]).astimezone(UTC)
     return entitlements_from_row(row)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(instant: datetime | None) -> str:
+    """An aware instant as microseconds since the epoch, as text."""
+    if instant is None:
+        raise ValueError("a usage record needs its instants")
+    return str((instant - _EPOCH) // _MICROSECOND)
+
+
+@functools.lru_cache(maxsize=4096)  # most quantities repeat
+def _decimal_text(quantity: Decimal) -> str:
+    return format_decimal(quantity)
+
+
+def _metadata_json(metadata: Mapping[str, str]) -> str:
+    """json.dumps(metadata), byte for byte, for the flat text mapping every record carries:
+    the general encoder costs ~1.7 µs per call, most of it setting itself up."""
+    if not metadata:
+        return "{}"
+    quote = encode_basestring_ascii
+    return "{" + ", ".join([f"{quote(k)}: {quote(v)}" for k, v in metadata.items()]) + "}"
+
+
+def _joined(values: list[str]) -> str:
+    """`values` as one text for string_to_array(..., E'\\x1f'): it must hold no separator, and
+    no value may be empty (string_to_array answers no element for an empty text)."""
+    text = _SEPARATOR.join(values)
+    if text.count(_SEPARATOR) != len(values) - 1 or not text:
+        raise ValueError("a usage record value holds the column separator or is empty")
+    return text

@@ -72,6 +72,10 @@ class RunSummary:
     subscriptions_suspended: int = 0
 
 
+class _Busy(Exception):
+    """Another run holds a row this step needs; the step is left for a later run."""
+
+
 class BillingRun:
     def __init__(
         self,
@@ -197,15 +201,16 @@ class BillingRun:
         """Drafts whose grace is over are re-rated (late usage inside the grace counts) and
         finalized; one whose numbers do not add up is held, the others go on."""
         ended_before = as_of - self._settings.invoice_grace
-        held: set[str] = set()
+        # Drafts held for an operator or busy in another run: not tried again in this run.
+        passed: set[str] = set()
         while True:
             async with self._unit_of_work.reader() as reader:
                 drafts = [
                     d
                     for d in await reader.invoices.drafts_to_finalize(
-                        ended_before, self._settings.batch_size + len(held)
+                        ended_before, self._settings.batch_size + len(passed)
                     )
-                    if d.id not in held
+                    if d.id not in passed
                 ]
                 if not drafts:
                     return
@@ -240,7 +245,7 @@ class BillingRun:
                     billed, fee_segments(billed, segments[owner.id], owner.cycle.months)
                 )
                 if not await self._finalize(draft, usage, coverage, caller, summary):
-                    held.add(draft.id)
+                    passed.add(draft.id)
 
     async def _finalize(
         self,
@@ -273,6 +278,7 @@ class BillingRun:
                 if coverage:
                     raise InvariantViolation("; ".join(coverage))
                 final = await finalize(uow, changes, rerated, now)
+                await self._close_usage(uow, changes, final, now)
             except InvariantViolation:
                 logger.error(
                     "invoice %s held as a draft for an operator",
@@ -281,7 +287,8 @@ class BillingRun:
                 )
                 summary.invoices_held += 1
                 return False
-            await self._close_usage(uow, changes, final, now)
+            except _Busy:
+                return False  # rolled back; a later run finalizes it
             await uow.commit()
         summary.invoices_finalized += 1
         return True
@@ -291,7 +298,8 @@ class BillingRun:
     ) -> None:
         """Usage before the end of a finalized period is closed in metering (SPEC §4)."""
         subscription = await uow.subscriptions.lock(invoice.subscription_id)
-        assert subscription is not None, "a subscription is locked by one run at a time"
+        if subscription is None:
+            raise _Busy(invoice.subscription_id)
         closed = subscription.usage_closed_before
         if closed is not None and closed >= invoice.period_end:
             return
