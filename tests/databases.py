@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
@@ -70,9 +70,13 @@ async def migrated_database(service: str, dialect: str, tmp_dir: Path) -> AsyncI
         yield database
 
 
-async def empty_tables(database: Database, metadata: MetaData) -> None:
-    """Delete every row, children first, so each test starts from an empty schema."""
+async def empty_tables(
+    database: Database, metadata: MetaData, *, keep: Collection[str] = ()
+) -> None:
+    """Delete every row, children first, so each test starts from an empty schema; the tables
+    named in `keep` are left as they are (an append-only audit table refuses deletes)."""
     async with database.transaction() as transaction:
         for table in reversed(metadata.sorted_tables):
-            await transaction.session.execute(delete(table))
+            if table.name not in keep:
+                await transaction.session.execute(delete(table))
         await transaction.commit()

@@ -32,6 +32,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from taskforge_common.audit import AuditEntry
+from taskforge_common.jsonsafe import to_json_safe
 from taskforge_common.meters import UsageType
 from taskforge_common.money import Money
 from taskforge_subscriptions.application.ports import (
@@ -127,6 +128,13 @@ def _newest_first(after: Cursor | None, limit: int, rows: list[Any]) -> list[Any
     if after is not None:
         rows = [r for r in rows if (r.created_at, r.id) < after]
     return rows[:limit]
+
+
+def _json_object(value: Mapping[str, Any]) -> dict[str, Any]:
+    """A payload as a JSON column gives it back (decimals and instants as strings)."""
+    safe = to_json_safe(dict(value))
+    assert isinstance(safe, dict)
+    return safe
 
 
 # --- The writes: functions of the state, journaled with their arguments and their answer. ----
@@ -288,14 +296,14 @@ def _add_events(state: State, events: Sequence[BillingEvent]) -> None:
     for event in events:
         if event.id in state.events:
             raise UniqueViolation(f"event {event.id}")
-        state.events[event.id] = replace(event, payload=dict(event.payload))
+        state.events[event.id] = replace(event, payload=_json_object(event.payload))
 
 
 def _push_entitlements(state: State, update: EntitlementsUpdate, now: datetime) -> None:
     key = (ENTITLEMENTS_TOPIC, update.organization_id, update.version)
     if key in state.outbox:
         raise UniqueViolation(f"outbox message {key}")
-    state.outbox[key] = OutboxRow(*key, dict(update.payload), now)
+    state.outbox[key] = OutboxRow(*key, _json_object(update.payload), now)
 
 
 def _record_audit(state: State, entry: AuditEntry) -> None:

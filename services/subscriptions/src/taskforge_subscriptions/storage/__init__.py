@@ -1,0 +1,1 @@
+"""Storage of the subscriptions service: tables, repositories, units of work."""
