@@ -59,14 +59,18 @@ def parse_quantity(value: str, field_name: str = "quantity") -> Decimal:
     """A quantity: decimal ≥ 0 with at most 6 decimal places and at most 1e12."""
     if len(value) > MAX_DECIMAL_LENGTH:
         return _quantity(value, field_name)  # refused; kept out of the cache
-    return _cached_quantity(value, field_name)
+    return _cached_quantity(value, field_name)[0]
 
 
 def _quantity(value: str, field_name: str) -> Decimal:
     return parse_decimal(value, field_name, max_places=QUANTITY_PLACES, max_value=MAX_QUANTITY)
 
 
-_cached_quantity = functools.lru_cache(maxsize=4096)(_quantity)  # most quantities repeat ("1")
+@functools.lru_cache(maxsize=4096)  # most quantities repeat ("1")
+def _cached_quantity(value: str, field_name: str) -> tuple[Decimal, str]:
+    """The quantity and its canonical text, which the payload fingerprint takes."""
+    quantity = _quantity(value, field_name)
+    return quantity, format_decimal(quantity)
 
 
 # Control characters other than tab and line breaks: databases cannot store NUL, and the
@@ -81,9 +85,10 @@ def validate_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
         raise InvalidArgument(
             f"metadata has {len(metadata)} keys; at most {MAX_METADATA_KEYS}", field="metadata"
         )
-    # One pass over the joined text: size and NUL checks per event sit on the ingest hot path.
-    joined = "".join(f"{key}{value}" for key, value in metadata.items())
-    size = len(joined.encode())
+    # One pass over the keys' and values' text: size and NUL checks per event sit on the ingest
+    # hot path. Neither check depends on the order of the characters.
+    joined = "".join(metadata) + "".join(metadata.values())
+    size = len(joined) if joined.isascii() else len(joined.encode())
     if size > MAX_METADATA_BYTES:
         raise InvalidArgument(
             f"metadata is {size} bytes; at most {MAX_METADATA_BYTES} in all", field="metadata"
@@ -117,7 +122,11 @@ def new_usage_event(
 ) -> UsageEvent:
     """Validate a usage event as the caller sent it; a missing timestamp means `now`."""
     org = parse_organization_id(organization_id)
-    amount = parse_quantity(quantity)
+    if len(quantity) > MAX_DECIMAL_LENGTH:
+        amount = _quantity(quantity, "quantity")  # refused; kept out of the cache
+        amount_text = format_decimal(amount)
+    else:
+        amount, amount_text = _cached_quantity(quantity, "quantity")
     key = validate_idempotency_key(idempotency_key)
     meta = validate_metadata(metadata)
     if timestamp is not None:
@@ -130,7 +139,7 @@ def new_usage_event(
             )
     # The fingerprint takes the timestamp as sent, so a retry of an event without a timestamp
     # is the same payload even though "now" has moved on.
-    fingerprint = payload_fingerprint(org, usage_type, amount, timestamp, meta)
+    fingerprint = _fingerprint(org, usage_type, amount_text, timestamp, meta)
     return UsageEvent(org, usage_type, amount, timestamp or now, key, meta, fingerprint)
 
 
@@ -144,14 +153,26 @@ def payload_fingerprint(
     """The identity of a validated payload (`quantity` canonical, as parsing answers it).
     Unit and record separators cannot occur in the validated fields, so parts never run
     together."""
-    parts = [
-        organization_id,
-        usage_type.value,
-        format_decimal(quantity),
-        timestamp.isoformat() if timestamp else "",
-    ]
-    parts += [f"{key}\x1e{value}" for key, value in sorted(metadata.items())]
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    return _fingerprint(organization_id, usage_type, format_decimal(quantity), timestamp, metadata)
+
+
+def _fingerprint(
+    organization_id: str,
+    usage_type: UsageType,
+    quantity_text: str,
+    timestamp: datetime | None,
+    metadata: Mapping[str, str],
+) -> str:
+    """SHA-256 of organisation, type, quantity, timestamp and the sorted metadata pairs
+    (key \\x1e value), joined by \\x1f, in hex. The digests of earlier releases must stay the
+    same for the same payload: a retry stored before an upgrade is still the same event."""
+    text = (
+        f"{organization_id}\x1f{usage_type.value}\x1f{quantity_text}\x1f"
+        f"{timestamp.isoformat() if timestamp else ''}"
+    )
+    if metadata:
+        text += "".join([f"\x1f{key}\x1e{value}" for key, value in sorted(metadata.items())])
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def ensure_period_open(timestamp: datetime, usage_closed_before: datetime | None) -> None:
