@@ -89,6 +89,12 @@ class BillingRun:
         self._clock = clock
         self._settings = settings
 
+    async def run_as_of(self, as_of: datetime | None, caller: Caller) -> RunSummary:
+        """RunBillingCycle: as of now, or as of an operator's `as_of` (back-dating and tests)."""
+        if as_of is not None:
+            caller.ensure_admin("as_of")
+        return await self.run(as_of or self._clock.now(), caller)
+
     async def run(self, as_of: datetime, caller: Caller) -> RunSummary:
         summary = RunSummary()
         await self._close_periods(as_of, caller, summary)

@@ -10,6 +10,7 @@ from taskforge_common.page_tokens import PageTokens
 from taskforge_subscriptions.application.billing_run import BillingRun, BillingSettings
 from taskforge_subscriptions.application.invoice_actions import InvoiceActions
 from taskforge_subscriptions.application.ports import UnitOfWorkFactory
+from taskforge_subscriptions.application.price_book import PriceBookAdmin
 from taskforge_subscriptions.application.queries import BillingQueries
 from taskforge_subscriptions.application.subscribing import SubscriptionUseCases
 from taskforge_subscriptions.application.usage import UsageSource
@@ -21,6 +22,7 @@ class UseCases:
     billing: BillingRun
     invoices: InvoiceActions
     queries: BillingQueries
+    price_book: PriceBookAdmin
 
     @classmethod
     def build(
@@ -40,4 +42,5 @@ class UseCases:
             queries=BillingQueries(
                 unit_of_work, usage, clock, page_tokens, settings.default_tax_rate
             ),
+            price_book=PriceBookAdmin(unit_of_work, clock),
         )

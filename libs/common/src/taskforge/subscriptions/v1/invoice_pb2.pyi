@@ -54,8 +54,22 @@ LINE_ITEM_KIND_FEE: LineItemKind
 LINE_ITEM_KIND_USAGE: LineItemKind
 LINE_ITEM_KIND_PRORATION: LineItemKind
 
+class RatedUsage(_message.Message):
+    __slots__ = ("start_time", "end_time", "quantity", "amount", "unit_price")
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    UNIT_PRICE_FIELD_NUMBER: _ClassVar[int]
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    quantity: str
+    amount: str
+    unit_price: str
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., quantity: _Optional[str] = ..., amount: _Optional[str] = ..., unit_price: _Optional[str] = ...) -> None: ...
+
 class InvoiceLineItem(_message.Message):
-    __slots__ = ("id", "kind", "description", "usage_type", "quantity", "unit_price", "amount", "period_start", "period_end")
+    __slots__ = ("id", "kind", "description", "usage_type", "quantity", "unit_price", "amount", "period_start", "period_end", "rated_from")
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -65,6 +79,7 @@ class InvoiceLineItem(_message.Message):
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
     PERIOD_START_FIELD_NUMBER: _ClassVar[int]
     PERIOD_END_FIELD_NUMBER: _ClassVar[int]
+    RATED_FROM_FIELD_NUMBER: _ClassVar[int]
     id: str
     kind: LineItemKind
     description: str
@@ -74,7 +89,8 @@ class InvoiceLineItem(_message.Message):
     amount: str
     period_start: _timestamp_pb2.Timestamp
     period_end: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[LineItemKind, str]] = ..., description: _Optional[str] = ..., usage_type: _Optional[_Union[_common_pb2.UsageType, str]] = ..., quantity: _Optional[str] = ..., unit_price: _Optional[str] = ..., amount: _Optional[str] = ..., period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    rated_from: _containers.RepeatedCompositeFieldContainer[RatedUsage]
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[LineItemKind, str]] = ..., description: _Optional[str] = ..., usage_type: _Optional[_Union[_common_pb2.UsageType, str]] = ..., quantity: _Optional[str] = ..., unit_price: _Optional[str] = ..., amount: _Optional[str] = ..., period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rated_from: _Optional[_Iterable[_Union[RatedUsage, _Mapping]]] = ...) -> None: ...
 
 class Invoice(_message.Message):
     __slots__ = ("id", "organization_id", "subscription_id", "invoice_number", "kind", "status", "issue_date", "due_date", "period_start", "period_end", "currency_code", "line_items", "subtotal", "tax_rate", "tax_amount", "total_amount", "credit_applied", "amount_due", "paid_at")

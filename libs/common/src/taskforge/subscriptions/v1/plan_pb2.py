@@ -25,15 +25,19 @@ _sym_db = _symbol_database.Default()
 from taskforge.common.v1 import common_pb2 as taskforge_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%taskforge/subscriptions/v1/plan.proto\x12\x1ataskforge.subscriptions.v1\x1a taskforge/common/v1/common.proto\"S\n\tPlanPrice\x12\x32\n\nusage_type\x18\x01 \x01(\x0e\x32\x1e.taskforge.common.v1.UsageType\x12\x12\n\nunit_price\x18\x02 \x01(\t\"\xf4\x01\n\x04Plan\x12\'\n\x04tier\x18\x01 \x01(\x0e\x32\x19.taskforge.common.v1.Tier\x12\x17\n\x0fprice_per_month\x18\x02 \x01(\t\x12\x15\n\rcurrency_code\x18\x03 \x01(\t\x12*\n\x06limits\x18\x04 \x03(\x0b\x32\x1a.taskforge.common.v1.Limit\x12\x18\n\x10priority_support\x18\x05 \x01(\x08\x12\x16\n\x0e\x63ustom_domains\x18\x06 \x01(\x08\x12\x35\n\x06prices\x18\x07 \x03(\x0b\x32%.taskforge.subscriptions.v1.PlanPriceb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%taskforge/subscriptions/v1/plan.proto\x12\x1ataskforge.subscriptions.v1\x1a taskforge/common/v1/common.proto\"@\n\tPriceBand\x12\r\n\x05up_to\x18\x01 \x01(\t\x12\x12\n\nunit_price\x18\x02 \x01(\t\x12\x10\n\x08\x66lat_fee\x18\x03 \x01(\t\"\xd3\x01\n\tPlanPrice\x12\x32\n\nusage_type\x18\x01 \x01(\x0e\x32\x1e.taskforge.common.v1.UsageType\x12\x12\n\nunit_price\x18\x02 \x01(\t\x12\x36\n\x05model\x18\x03 \x01(\x0e\x32\'.taskforge.subscriptions.v1.ChargeModel\x12\x34\n\x05\x62\x61nds\x18\x04 \x03(\x0b\x32%.taskforge.subscriptions.v1.PriceBand\x12\x10\n\x08included\x18\x05 \x01(\t\"\xf4\x01\n\x04Plan\x12\'\n\x04tier\x18\x01 \x01(\x0e\x32\x19.taskforge.common.v1.Tier\x12\x17\n\x0fprice_per_month\x18\x02 \x01(\t\x12\x15\n\rcurrency_code\x18\x03 \x01(\t\x12*\n\x06limits\x18\x04 \x03(\x0b\x32\x1a.taskforge.common.v1.Limit\x12\x18\n\x10priority_support\x18\x05 \x01(\x08\x12\x16\n\x0e\x63ustom_domains\x18\x06 \x01(\x08\x12\x35\n\x06prices\x18\x07 \x03(\x0b\x32%.taskforge.subscriptions.v1.PlanPrice*{\n\x0b\x43hargeModel\x12\x1c\n\x18\x43HARGE_MODEL_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43HARGE_MODEL_PER_UNIT\x10\x01\x12\x1a\n\x16\x43HARGE_MODEL_GRADUATED\x10\x02\x12\x17\n\x13\x43HARGE_MODEL_VOLUME\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'taskforge.subscriptions.v1.plan_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PLANPRICE']._serialized_start=103
-  _globals['_PLANPRICE']._serialized_end=186
-  _globals['_PLAN']._serialized_start=189
-  _globals['_PLAN']._serialized_end=433
+  _globals['_CHARGEMODEL']._serialized_start=630
+  _globals['_CHARGEMODEL']._serialized_end=753
+  _globals['_PRICEBAND']._serialized_start=103
+  _globals['_PRICEBAND']._serialized_end=167
+  _globals['_PLANPRICE']._serialized_start=170
+  _globals['_PLANPRICE']._serialized_end=381
+  _globals['_PLAN']._serialized_start=384
+  _globals['_PLAN']._serialized_end=628
 # @@protoc_insertion_point(module_scope)

@@ -201,18 +201,22 @@ class RunBillingCycleRequest(_message.Message):
     def __init__(self, as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RunBillingCycleResponse(_message.Message):
-    __slots__ = ("invoices_created", "invoices_finalized", "subscriptions_renewed", "subscriptions_canceled", "invoices_overdue")
+    __slots__ = ("invoices_created", "invoices_finalized", "subscriptions_renewed", "subscriptions_canceled", "invoices_overdue", "invoices_held", "subscriptions_suspended")
     INVOICES_CREATED_FIELD_NUMBER: _ClassVar[int]
     INVOICES_FINALIZED_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIPTIONS_RENEWED_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIPTIONS_CANCELED_FIELD_NUMBER: _ClassVar[int]
     INVOICES_OVERDUE_FIELD_NUMBER: _ClassVar[int]
+    INVOICES_HELD_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIPTIONS_SUSPENDED_FIELD_NUMBER: _ClassVar[int]
     invoices_created: int
     invoices_finalized: int
     subscriptions_renewed: int
     subscriptions_canceled: int
     invoices_overdue: int
-    def __init__(self, invoices_created: _Optional[int] = ..., invoices_finalized: _Optional[int] = ..., subscriptions_renewed: _Optional[int] = ..., subscriptions_canceled: _Optional[int] = ..., invoices_overdue: _Optional[int] = ...) -> None: ...
+    invoices_held: int
+    subscriptions_suspended: int
+    def __init__(self, invoices_created: _Optional[int] = ..., invoices_finalized: _Optional[int] = ..., subscriptions_renewed: _Optional[int] = ..., subscriptions_canceled: _Optional[int] = ..., invoices_overdue: _Optional[int] = ..., invoices_held: _Optional[int] = ..., subscriptions_suspended: _Optional[int] = ...) -> None: ...
 
 class VoidInvoiceRequest(_message.Message):
     __slots__ = ("invoice_id", "reason")
@@ -313,3 +317,31 @@ class ListEventsResponse(_message.Message):
     events: _containers.RepeatedCompositeFieldContainer[_event_pb2.Event]
     next_page_token: str
     def __init__(self, events: _Optional[_Iterable[_Union[_event_pb2.Event, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class UpsertPlanRequest(_message.Message):
+    __slots__ = ("plan",)
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    plan: _plan_pb2.Plan
+    def __init__(self, plan: _Optional[_Union[_plan_pb2.Plan, _Mapping]] = ...) -> None: ...
+
+class UpsertPlanResponse(_message.Message):
+    __slots__ = ("plan",)
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    plan: _plan_pb2.Plan
+    def __init__(self, plan: _Optional[_Union[_plan_pb2.Plan, _Mapping]] = ...) -> None: ...
+
+class SetMeterPriceRequest(_message.Message):
+    __slots__ = ("tier", "price", "effective_time")
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_TIME_FIELD_NUMBER: _ClassVar[int]
+    tier: _common_pb2.Tier
+    price: _plan_pb2.PlanPrice
+    effective_time: _timestamp_pb2.Timestamp
+    def __init__(self, tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., price: _Optional[_Union[_plan_pb2.PlanPrice, _Mapping]] = ..., effective_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class SetMeterPriceResponse(_message.Message):
+    __slots__ = ("plan",)
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    plan: _plan_pb2.Plan
+    def __init__(self, plan: _Optional[_Union[_plan_pb2.Plan, _Mapping]] = ...) -> None: ...

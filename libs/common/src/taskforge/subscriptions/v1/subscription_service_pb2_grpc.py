@@ -124,6 +124,16 @@ class SubscriptionServiceStub:
                 request_serializer=taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.ListEventsRequest.SerializeToString,
                 response_deserializer=taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.ListEventsResponse.FromString,
                 _registered_method=True)
+        self.UpsertPlan = channel.unary_unary(
+                '/taskforge.subscriptions.v1.SubscriptionService/UpsertPlan',
+                request_serializer=taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.UpsertPlanRequest.SerializeToString,
+                response_deserializer=taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.UpsertPlanResponse.FromString,
+                _registered_method=True)
+        self.SetMeterPrice = channel.unary_unary(
+                '/taskforge.subscriptions.v1.SubscriptionService/SetMeterPrice',
+                request_serializer=taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.SetMeterPriceRequest.SerializeToString,
+                response_deserializer=taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.SetMeterPriceResponse.FromString,
+                _registered_method=True)
 
 
 class SubscriptionServiceServicer:
@@ -258,6 +268,22 @@ class SubscriptionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpsertPlan(self, request, context):
+        """Sets a tier's fee, limits and features in the price book. Scope billing:admin. Existing
+        subscriptions keep their terms until their tier changes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetMeterPrice(self, request, context):
+        """Adds a meter price for a tier, in force from effective_time (default now); earlier prices
+        stay as history so past usage is rated by the price then in force. Scope billing:admin.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SubscriptionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -345,6 +371,16 @@ def add_SubscriptionServiceServicer_to_server(servicer, server):
                     servicer.ListEvents,
                     request_deserializer=taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.ListEventsRequest.FromString,
                     response_serializer=taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.ListEventsResponse.SerializeToString,
+            ),
+            'UpsertPlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpsertPlan,
+                    request_deserializer=taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.UpsertPlanRequest.FromString,
+                    response_serializer=taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.UpsertPlanResponse.SerializeToString,
+            ),
+            'SetMeterPrice': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetMeterPrice,
+                    request_deserializer=taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.SetMeterPriceRequest.FromString,
+                    response_serializer=taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.SetMeterPriceResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -811,6 +847,60 @@ class SubscriptionService:
             '/taskforge.subscriptions.v1.SubscriptionService/ListEvents',
             taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.ListEventsRequest.SerializeToString,
             taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.ListEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpsertPlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/taskforge.subscriptions.v1.SubscriptionService/UpsertPlan',
+            taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.UpsertPlanRequest.SerializeToString,
+            taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.UpsertPlanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetMeterPrice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/taskforge.subscriptions.v1.SubscriptionService/SetMeterPrice',
+            taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.SetMeterPriceRequest.SerializeToString,
+            taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.SetMeterPriceResponse.FromString,
             options,
             channel_credentials,
             insecure,

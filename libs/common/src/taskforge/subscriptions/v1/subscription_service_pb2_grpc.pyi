@@ -84,6 +84,14 @@ class SubscriptionServiceStub:
     """Sets the organisation's tax rate (0 for exempt). Scope billing:admin."""
     ListEvents: _grpc.UnaryUnaryMultiCallable[_subscription_service_pb2.ListEventsRequest, _subscription_service_pb2.ListEventsResponse]
     """The organisation's billing events, newest first. Scope billing:read."""
+    UpsertPlan: _grpc.UnaryUnaryMultiCallable[_subscription_service_pb2.UpsertPlanRequest, _subscription_service_pb2.UpsertPlanResponse]
+    """Sets a tier's fee, limits and features in the price book. Scope billing:admin. Existing
+    subscriptions keep their terms until their tier changes.
+    """
+    SetMeterPrice: _grpc.UnaryUnaryMultiCallable[_subscription_service_pb2.SetMeterPriceRequest, _subscription_service_pb2.SetMeterPriceResponse]
+    """Adds a meter price for a tier, in force from effective_time (default now); earlier prices
+    stay as history so past usage is rated by the price then in force. Scope billing:admin.
+    """
 
 @_typing.type_check_only
 class SubscriptionServiceAsyncStub(SubscriptionServiceStub):
@@ -139,6 +147,14 @@ class SubscriptionServiceAsyncStub(SubscriptionServiceStub):
     """Sets the organisation's tax rate (0 for exempt). Scope billing:admin."""
     ListEvents: _aio.UnaryUnaryMultiCallable[_subscription_service_pb2.ListEventsRequest, _subscription_service_pb2.ListEventsResponse]  # type: ignore[assignment]
     """The organisation's billing events, newest first. Scope billing:read."""
+    UpsertPlan: _aio.UnaryUnaryMultiCallable[_subscription_service_pb2.UpsertPlanRequest, _subscription_service_pb2.UpsertPlanResponse]  # type: ignore[assignment]
+    """Sets a tier's fee, limits and features in the price book. Scope billing:admin. Existing
+    subscriptions keep their terms until their tier changes.
+    """
+    SetMeterPrice: _aio.UnaryUnaryMultiCallable[_subscription_service_pb2.SetMeterPriceRequest, _subscription_service_pb2.SetMeterPriceResponse]  # type: ignore[assignment]
+    """Adds a meter price for a tier, in force from effective_time (default now); earlier prices
+    stay as history so past usage is rated by the price then in force. Scope billing:admin.
+    """
 
 class SubscriptionServiceServicer(metaclass=_abc_1.ABCMeta):
     """Plans, subscriptions, invoices and billing runs.
@@ -293,5 +309,25 @@ class SubscriptionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_subscription_service_pb2.ListEventsResponse, _abc.Awaitable[_subscription_service_pb2.ListEventsResponse]]:
         """The organisation's billing events, newest first. Scope billing:read."""
+
+    @_abc_1.abstractmethod
+    def UpsertPlan(
+        self,
+        request: _subscription_service_pb2.UpsertPlanRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_subscription_service_pb2.UpsertPlanResponse, _abc.Awaitable[_subscription_service_pb2.UpsertPlanResponse]]:
+        """Sets a tier's fee, limits and features in the price book. Scope billing:admin. Existing
+        subscriptions keep their terms until their tier changes.
+        """
+
+    @_abc_1.abstractmethod
+    def SetMeterPrice(
+        self,
+        request: _subscription_service_pb2.SetMeterPriceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_subscription_service_pb2.SetMeterPriceResponse, _abc.Awaitable[_subscription_service_pb2.SetMeterPriceResponse]]:
+        """Adds a meter price for a tier, in force from effective_time (default now); earlier prices
+        stay as history so past usage is rated by the price then in force. Scope billing:admin.
+        """
 
 def add_SubscriptionServiceServicer_to_server(servicer: SubscriptionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
