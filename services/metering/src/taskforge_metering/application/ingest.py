@@ -297,38 +297,40 @@ async def write_usage(
     results: dict[int, IngestResult] = {}
     first_by_key: dict[RecordKey, IndexedEvent] = {}
     repeats: list[IndexedEvent] = []
-    candidates: list[tuple[int, UsageEvent, StoredRecord]] = []
+    candidates: list[tuple[int, UsageEvent, StoredRecord, RecordKey]] = []
     closed: list[tuple[int, UsageEvent, BillingError]] = []
     for index, event in events:
         key = (event.organization_id, event.idempotency_key)
         if key in first_by_key:
             repeats.append((index, event))
             continue
-        try:
-            granted = entitlements.get(event.organization_id)
-            ensure_period_open(event.timestamp, granted.usage_closed_before if granted else None)
-        except BillingError as period_closed:
-            closed.append((index, event, period_closed))
-            continue
+        granted = entitlements.get(event.organization_id)
+        if granted is not None and granted.usage_closed_before is not None:
+            try:
+                ensure_period_open(event.timestamp, granted.usage_closed_before)
+            except BillingError as period_closed:
+                closed.append((index, event, period_closed))
+                continue
         first_by_key[key] = (index, event)
+        # Positional: the fields of UsageRecord in order (keywords cost ~0.4 µs per event).
         record = UsageRecord(
-            id=new_id(now),
-            organization_id=event.organization_id,
-            usage_type=event.usage_type,
-            quantity=event.quantity,
-            timestamp=event.timestamp,
-            idempotency_key=event.idempotency_key,
-            metadata=event.metadata,
-            recorded_at=now,
+            new_id(now),
+            event.organization_id,
+            event.usage_type,
+            event.quantity,
+            event.timestamp,
+            event.idempotency_key,
+            event.metadata,
+            now,
         )
-        candidates.append((index, event, StoredRecord(record, event.fingerprint)))
+        candidates.append((index, event, StoredRecord(record, event.fingerprint), key))
 
-    inserted = await store.insert_records([stored for _, _, stored in candidates])
+    inserted = await store.insert_records([stored for _, _, stored, _ in candidates])
     new_events: list[UsageEvent] = []
     # Keys that did not insert, and events of closed periods: a retry of an event stored before
     # its period closed still answers the original record.
     existing = await store.find_records(
-        [_key(s) for _, _, s in candidates if _key(s) not in inserted]
+        [key for _, _, _, key in candidates if key not in inserted]
         + [(e.organization_id, e.idempotency_key) for _, e, _ in closed]
     )
     for index, event, error in closed:
@@ -336,10 +338,9 @@ async def write_usage(
         results[index] = (
             _replay(event, stored_before) if stored_before else IngestResult(error=error)
         )
-    for index, event, stored in candidates:
-        key = _key(stored)
+    for index, event, stored, key in candidates:
         if key in inserted:
-            results[index] = IngestResult(record=stored.record)
+            results[index] = IngestResult(stored.record)
             new_events.append(event)
         else:
             results[index] = _replay(event, existing[key])
@@ -357,10 +358,6 @@ async def write_usage(
 
     await _account(store, new_events, entitlements, now)
     return results
-
-
-def _key(stored: StoredRecord) -> RecordKey:
-    return (stored.record.organization_id, stored.record.idempotency_key)
 
 
 def _replay(event: UsageEvent, stored: StoredRecord) -> IngestResult:
@@ -383,7 +380,9 @@ async def _account(
     now: datetime,
 ) -> None:
     """Update counter totals and gauge levels for newly stored events; emit threshold events."""
-    increments: defaultdict[CounterKey, Decimal] = defaultdict(Decimal)
+    # Summed per (organisation, type, window) as plain tuples first: a CounterKey per event, built
+    # and hashed, cost ~1 µs.
+    sums: defaultdict[tuple[str, UsageType, Period], Decimal] = defaultdict(Decimal)
     latest: dict[GaugeKey, GaugeReading] = {}
     windows: dict[str, Period] = {}  # the last window per organisation: batches rarely span two
     for event in events:
@@ -397,9 +396,10 @@ async def _account(
             if window is None or not window.contains(event.timestamp):
                 granted = entitlements.get(event.organization_id)
                 window = windows[event.organization_id] = usage_window(granted, event.timestamp)
-            increments[CounterKey(event.organization_id, event.usage_type, window)] += (
-                event.quantity
-            )
+            sums[(event.organization_id, event.usage_type, window)] += event.quantity
+    increments: defaultdict[CounterKey, Decimal] = defaultdict(Decimal)
+    for (organization_id, usage_type, window), amount in sums.items():
+        increments[CounterKey(organization_id, usage_type, window)] += amount
 
     outbox: list[OutboxEvent] = []
     totals = await store.add_to_counters(increments)
