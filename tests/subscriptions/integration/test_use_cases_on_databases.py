@@ -132,3 +132,42 @@ async def test_immediate_cancellation_on_storage(
     # 150,000 calls × 0.00001 = 1.50 + 0.15 tax = 1.65, paid from the 10.29 credit.
     assert (final.totals.total, final.totals.amount_due) == (usd("1.65"), usd("0.00"))
     assert await use_cases.queries.credit_balance(ORG, ADMIN) == usd("8.64")
+
+
+async def test_a_concurrent_run_numbers_without_gaps(
+    subscriptions_database: Database, clock: ManualClock, usage: FakeUsage
+) -> None:
+    """Four subscriptions changed at once (each its own transaction and connection on
+    PostgreSQL): the number counter serialises finalizations, nothing else does."""
+    settings = BillingSettings(
+        timedelta(0), timedelta(days=14), D("0.10"), batch_size=5, concurrency=4
+    )
+    use_cases = UseCases.build(
+        SqlUnitOfWorkFactory(subscriptions_database), usage, clock, settings, PageTokens(b"k" * 32)
+    )
+    clock.set(datetime(2026, 5, 1, tzinfo=UTC))
+    organizations = [f"00000000-0000-4000-8000-{n:012d}" for n in range(9)]
+    for organization in organizations:
+        await use_cases.subscriptions.create(
+            CreateSubscription(
+                organization,
+                Tier.PRO,
+                BillingCycle.MONTHLY,
+                True,
+                start_time=datetime(2026, 1, 15, tzinfo=UTC),
+            ),
+            ADMIN,
+        )
+    summary = await use_cases.billing.run(clock.now(), ADMIN)
+    # Periods end Feb 15, Mar 15, Apr 15: three per subscription.
+    assert (summary.invoices_created, summary.invoices_finalized) == (27, 27)
+    numbers = []
+    for organization in organizations:
+        page = await use_cases.queries.invoices(organization, None, 100, "", ADMIN)
+        ordered = sorted(
+            page.items, key=lambda i: (i.period_end, i.kind is not InvoiceKind.SUBSCRIPTION_START)
+        )
+        # Within a subscription, numbers follow the periods.
+        assert [i.number for i in ordered] == sorted(i.number or "" for i in ordered)
+        numbers += [i.number for i in page.items]
+    assert sorted(numbers) == [f"INV-2026-{n:06d}" for n in range(1, 37)]

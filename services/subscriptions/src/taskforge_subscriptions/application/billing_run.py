@@ -10,11 +10,13 @@ batch, before the transactions, so no lock is held across a network call.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from taskforge_common.caller import Caller
 from taskforge_common.clock import Clock
@@ -58,6 +60,9 @@ class BillingSettings:
     default_tax_rate: Decimal
     # Subscriptions (and invoices) handled per metering call and per read.
     batch_size: int = 200
+    # Subscriptions changed at once, each in its own transaction. On SQLite transactions run
+    # one after another whatever this says.
+    concurrency: int = 1
 
 
 @dataclass(slots=True)
@@ -128,11 +133,13 @@ class BillingRun:
                 ],
                 history,
             )
-            progress = 0
-            for seen, lines in zip(due, usage, strict=True):
-                if await self._close_period(seen, lines, caller, summary):
-                    progress += 1
-            if progress == 0:
+            closed = await self._concurrently(
+                [
+                    self._close_period(seen, lines, caller, summary)
+                    for seen, lines in zip(due, usage, strict=True)
+                ]
+            )
+            if not any(closed):
                 return
 
     async def _close_period(
@@ -243,6 +250,9 @@ class BillingRun:
                     )
                 )
             rated = await rate_requests(self._usage, requests, history)
+            # One subscription's drafts are finalized in period order (credit is applied to the
+            # older one first); different subscriptions' at once.
+            queues: dict[str, list[tuple[Invoice, Sequence[InvoiceLine], list[str]]]] = {}
             for draft, usage in zip(drafts, rated, strict=True):
                 owner = subscriptions[draft.subscription_id]
                 assert owner is not None
@@ -250,8 +260,25 @@ class BillingRun:
                 coverage = segment_violations(
                     billed, fee_segments(billed, segments[owner.id], owner.cycle.months)
                 )
-                if not await self._finalize(draft, usage, coverage, caller, summary):
-                    passed.add(draft.id)
+                queues.setdefault(owner.id, []).append((draft, usage, coverage))
+            await self._concurrently(
+                [self._finalize_in_order(q, caller, summary, passed) for q in queues.values()]
+            )
+
+    async def _finalize_in_order(
+        self,
+        queue: list[tuple[Invoice, Sequence[InvoiceLine], list[str]]],
+        caller: Caller,
+        summary: RunSummary,
+        passed: set[str],
+    ) -> bool:
+        ordered = sorted(queue, key=lambda item: item[0].period_start)
+        for position, (draft, usage, coverage) in enumerate(ordered):
+            if not await self._finalize(draft, usage, coverage, caller, summary):
+                # The later drafts wait for this one: none is finalized ahead of it.
+                passed.update(later.id for later, _, _ in ordered[position:])
+                return False
+        return True
 
     async def _finalize(
         self,
@@ -370,6 +397,17 @@ class BillingRun:
                 )
                 await uow.commit()
             summary.subscriptions_suspended += 1
+
+    async def _concurrently(self, steps: Sequence[Coroutine[Any, Any, bool]]) -> list[bool]:
+        """Run the steps (each its own transaction on rows of its own) with at most
+        `settings.concurrency` at a time."""
+        slots = asyncio.Semaphore(self._settings.concurrency)
+
+        async def bounded(step: Coroutine[Any, Any, bool]) -> bool:
+            async with slots:
+                return await step
+
+        return list(await asyncio.gather(*(bounded(step) for step in steps)))
 
     async def _tax_rate(self, uow: UnitOfWork, organization_id: str) -> Decimal:
         rate = await uow.tax_rates.get(organization_id)
