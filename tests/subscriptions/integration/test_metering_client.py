@@ -1,8 +1,9 @@
 """MeteringClient against the real metering server (its own composition root, in-process on
 127.0.0.1) on PostgreSQL and SQLite: summaries are GetUsageSummary's, in calls of at most 1,000
 queries; the standing maps every limit; an entitlements push from the outbox is what
-CheckLimits enforces, an older version changes nothing; and entitlements written while
-metering was down reach it through the outbox relay once it is back."""
+CheckLimits enforces, an older version changes nothing; entitlements written while metering
+was down reach it through the outbox relay once it is back; and the service's composition root
+relays a new subscription's entitlements to metering by itself."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from taskforge.common.v1 import common_pb2
 from taskforge.metering.v1 import metering_service_pb2 as pb
 from taskforge.metering.v1 import metering_service_pb2_grpc, usage_pb2
+from taskforge.subscriptions.v1 import subscription_service_pb2 as subscriptions_pb
+from taskforge.subscriptions.v1 import subscription_service_pb2_grpc
 from taskforge_common.clock import ManualClock
 from taskforge_common.config import AuthSettings, TelemetrySettings
 from taskforge_common.db.base import new_metadata
@@ -43,14 +46,17 @@ from taskforge_common.telemetry import setup_telemetry
 from taskforge_metering import bootstrap
 from taskforge_metering.config import MeteringSettings
 from taskforge_metering.storage.tables import metadata as metering_metadata
+from taskforge_subscriptions import bootstrap as subscriptions_bootstrap
 from taskforge_subscriptions.application.changes import entitlements_of
 from taskforge_subscriptions.application.usage import UsageQuery
 from taskforge_subscriptions.clients.metering import (
     ENTITLEMENTS_TOPIC,
     MeteringClient,
 )
+from taskforge_subscriptions.config import SubscriptionsSettings
 from taskforge_subscriptions.domain.plans import BillingCycle, Tier
 from taskforge_subscriptions.domain.subscriptions import Subscription, SubscriptionStatus
+from taskforge_subscriptions.rendering.invoice_pdf import DEFAULT_ISSUER
 from tests.databases import empty_tables, fresh_postgres_database, migrated_database
 from tests.metering.service_client import ORG, OTHER_ORG, SECRET, Client, grant, stamp
 
@@ -247,6 +253,16 @@ async def check(client: Client, organization_id: str = ORG) -> pb.CheckLimitsRes
     return await client.stub.CheckLimits(
         pb.CheckLimitsRequest(organization_id=organization_id), metadata=client.auth()
     )
+
+
+async def eventually_allowed(client: Client, seconds: float = 10) -> pb.CheckLimitsResponse:
+    """CheckLimits once it allows the organisation: entitlements arrive through a relay."""
+    async with asyncio.timeout(seconds):
+        while True:
+            reply = await check(client)
+            if reply.allowed:
+                return reply
+            await asyncio.sleep(0.02)
 
 
 # Summaries -------------------------------------------------------------------------------------
@@ -540,3 +556,53 @@ async def test_entitlements_written_while_metering_is_down_reach_it_when_it_is_b
     reply = await check(raw)
     assert reply.allowed
     assert [(s.usage_type, s.limit) for s in reply.limits] == [(JOB, "42")]
+
+
+# The composition root ----------------------------------------------------------------------------
+
+
+def subscriptions_settings(database: Database, metering_port: int) -> SubscriptionsSettings:
+    return SubscriptionsSettings(
+        database_url=database.url,
+        host="127.0.0.1",
+        port=0,
+        database_pool_size=5,
+        metering_address=f"127.0.0.1:{metering_port}",
+        metering_deadline=timedelta(seconds=5),
+        invoice_grace=timedelta(hours=1),
+        suspension_grace=timedelta(days=14),
+        default_tax_rate=Decimal("0.10"),
+        billing_run_interval=timedelta(milliseconds=50),
+        outbox_relay_interval=timedelta(milliseconds=20),
+        issuer=DEFAULT_ISSUER,
+        shutdown_grace=timedelta(seconds=1),
+        auth=AuthSettings(jwt_secret=SECRET),
+        telemetry=TelemetrySettings("subscriptions"),
+    )
+
+
+async def test_the_service_pushes_a_new_subscription_to_metering_through_its_relay(
+    metering: Metering, raw: Client, subscriptions_database: Database, clock: ManualClock
+) -> None:
+    settings = subscriptions_settings(subscriptions_database, metering.port)
+    telemetry = setup_telemetry(settings.telemetry, tracer_provider=TracerProvider())
+    running = await subscriptions_bootstrap.start(
+        settings, subscriptions_database, telemetry, clock
+    )
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = subscription_service_pb2_grpc.SubscriptionServiceStub(channel)
+            await stub.CreateSubscription(
+                subscriptions_pb.CreateSubscriptionRequest(
+                    organization_id=ORG,
+                    tier=common_pb2.TIER_STARTER,
+                    billing_cycle=common_pb2.BILLING_CYCLE_MONTHLY,
+                    auto_renew=True,
+                ),
+                metadata=raw.auth(),
+            )
+        reply = await eventually_allowed(raw)
+        assert reply.limits  # the starter tier's limits
+    finally:
+        await running.stop(1)
+    assert all(task.done() for task in running._tasks)

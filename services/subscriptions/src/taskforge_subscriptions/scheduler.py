@@ -41,7 +41,7 @@ class BillingScheduler:
         """A billing run at once, then one an interval after each ends, until `stop` is set.
         A run in progress when `stop` is set finishes first (its transactions are short);
         cancelling the task interrupts it, and the next run picks up where it stopped."""
-        logger.info("billing scheduler started (every %s)", self._interval)
+        logger.info("billing scheduler started (every %g s)", self._interval.total_seconds())
         while not stop.is_set():
             await self.run_once()
             with contextlib.suppress(TimeoutError):

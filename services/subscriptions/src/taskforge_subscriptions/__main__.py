@@ -1,0 +1,5 @@
+import uvloop
+
+from taskforge_subscriptions.bootstrap import main
+
+uvloop.run(main())
