@@ -19,8 +19,12 @@ from datetime import UTC, datetime, timedelta
 from taskforge_common.db import migrate
 from taskforge_common.grpc.auth import Scope, issue_token
 
-# (service, its port variable, default port); later services join this list.
-SERVICES = [("metering", "TASKFORGE_METERING_PORT", 50051)]
+# (service, its port variable, default port), in start order: a service starts after the peers
+# it calls. Later services join this list.
+SERVICES = [
+    ("metering", "TASKFORGE_METERING_PORT", 50051),
+    ("subscriptions", "TASKFORGE_SUBSCRIPTIONS_PORT", 50052),
+]
 
 
 def main() -> int:
@@ -34,10 +38,14 @@ def main() -> int:
         print(f"migrating {service} ({url.split('@')[-1]})")
         migrate.upgrade(service, url)
 
-    children = []
     for service, port_var, default_port in SERVICES:
         env.setdefault(port_var, str(default_port))
         env.setdefault(f"TASKFORGE_{service.upper()}_HOST", "127.0.0.1")
+    # Subscriptions reads usage from, and pushes entitlements to, the metering started here.
+    env.setdefault("TASKFORGE_METERING_ADDRESS", f"127.0.0.1:{env['TASKFORGE_METERING_PORT']}")
+
+    children = []
+    for service, _, _ in SERVICES:
         children.append(subprocess.Popen([sys.executable, "-m", f"taskforge_{service}"], env=env))
 
     token = issue_token(
