@@ -26,3 +26,10 @@ def test_ids_of_the_same_millisecond_differ_in_their_random_bits() -> None:
     ids = {new_id(now) for _ in range(10_000)}  # crosses several random-pool refills
     assert len(ids) == 10_000
     assert len({i[:13] for i in ids}) == 1
+
+
+def test_ids_made_in_one_millisecond_increase_in_the_order_they_are_made() -> None:
+    now = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    ids = [new_id(now) for _ in range(5_000)]
+    assert ids == sorted(ids)
+    assert all(uuid.UUID(i).version == 7 for i in ids[:10])

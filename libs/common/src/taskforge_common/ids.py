@@ -11,7 +11,6 @@ from datetime import datetime
 
 _VERSION_7 = 0x7 << 76
 _VARIANT_RFC_4122 = 0x2 << 62
-_RANDOM_A = ((1 << 12) - 1) << 64  # the 12 random bits after the version
 _RANDOM_B = (1 << 62) - 1  # the 62 random bits after the variant
 
 
@@ -33,16 +32,40 @@ class _RandomPool:
 _random = _RandomPool()
 
 
+class _Sequence:
+    """The ms timestamp and 74 random bits of the last id: ids made in one millisecond follow
+    the last one by a random step instead of being drawn afresh, so ids of one process increase
+    in the order they are made (an audit trail's entries of one change, a batch's records)."""
+
+    def __init__(self) -> None:
+        self.milliseconds = -1
+        self.random = 0
+
+    def next(self, milliseconds: int) -> tuple[int, int]:
+        if milliseconds == self.milliseconds:
+            step = int.from_bytes(_random.take(3), "big") + 1
+            if self.random + step < _RANDOM_LIMIT:
+                self.random += step
+                return milliseconds, self.random
+        self.milliseconds = milliseconds
+        # The top bit stays clear so a millisecond always has room for steps after it.
+        self.random = int.from_bytes(_random.take(10), "big") & (_RANDOM_LIMIT // 2 - 1)
+        return milliseconds, self.random
+
+
+_RANDOM_LIMIT = 1 << 74
+_sequence = _Sequence()
+
+
 def new_id(now: datetime) -> str:
     """A version-7 UUID for an object created at `now` (the injected clock's time)."""
-    milliseconds = int(now.timestamp() * 1000) & ((1 << 48) - 1)
-    random_bits = int.from_bytes(_random.take(10), "big")
+    milliseconds, random_bits = _sequence.next(int(now.timestamp() * 1000) & ((1 << 48) - 1))
     value = (
         (milliseconds << 80)
         | _VERSION_7
-        | (random_bits & _RANDOM_A)
+        | ((random_bits >> 62) << 64)  # the 12 bits after the version
         | _VARIANT_RFC_4122
-        | (random_bits & _RANDOM_B)
+        | (random_bits & _RANDOM_B)  # the 62 bits after the variant
     )
     text = f"{value:032x}"
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
