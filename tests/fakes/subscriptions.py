@@ -646,6 +646,27 @@ class InMemoryOutbox(_Repository):
 
 
 class InMemoryAuditTrail(_Repository):
+    async def page(
+        self,
+        organization_id: str | None,
+        entity_id: str | None,
+        after: Cursor | None,
+        limit: int,
+    ) -> list[AuditEntry]:
+        entries = sorted(
+            (
+                e
+                for e in self._state.audit.values()
+                if (organization_id is None or e.organization_id == organization_id)
+                and (entity_id is None or e.entity_id == entity_id)
+            ),
+            key=lambda e: (e.occurred_at, e.id),
+            reverse=True,
+        )
+        if after is not None:
+            entries = [e for e in entries if (e.occurred_at, e.id) < after]
+        return entries[:limit]
+
     async def record(self, entry: AuditEntry) -> None:
         self._scope.write(_record_audit, entry)
 
@@ -692,6 +713,10 @@ class InMemoryReadUnitOfWork:
     def events(self) -> InMemoryEvents:
         return InMemoryEvents(self._open)
 
+    @property
+    def audit(self) -> InMemoryAuditTrail:
+        return InMemoryAuditTrail(self._open)
+
     async def __aenter__(self) -> Self:
         self._current = _Scope(self._database, self._writable)
         return self
@@ -717,10 +742,6 @@ class InMemoryUnitOfWork(InMemoryReadUnitOfWork):
     @property
     def outbox(self) -> InMemoryOutbox:
         return InMemoryOutbox(self._open)
-
-    @property
-    def audit(self) -> InMemoryAuditTrail:
-        return InMemoryAuditTrail(self._open)
 
     async def commit(self) -> None:
         """Replay this unit's writes on the state as committed now, all or nothing. The fake

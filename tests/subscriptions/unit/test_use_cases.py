@@ -357,3 +357,30 @@ async def test_one_metering_call_per_batch_not_per_subscription(billing: Billing
     billing.usage.calls.clear()
     await billing.bill("2026-04-01T00:00:00Z")
     assert billing.usage.calls == [5]  # one call, five queries
+
+
+async def test_the_audit_trail_says_who_did_what_before_and_after(billing: Billing) -> None:
+    await billing.subscriptions.create(
+        CreateSubscription(ORG, Tier.STARTER, BillingCycle.MONTHLY, True, request_id="r-9"),
+        CUSTOMER,
+    )
+    billing.clock.set(at("2026-03-16T12:00:00Z"))
+    await billing.subscriptions.change_tier(ChangeTier(ORG, Tier.PRO), CUSTOMER)
+    page = await billing.queries.audit_entries(ORG, None, 50, "", ADMIN)
+    actions = [(e.action, e.actor) for e in reversed(page.items)]
+    assert actions == [
+        ("invoice.finalized", "customer"),
+        ("subscription.created", "customer"),
+        ("invoice.finalized", "customer"),
+        ("subscription.tier_changed", "customer"),
+    ]
+    changed = page.items[0]
+    assert changed.before is not None
+    assert changed.after is not None
+    assert (changed.before["tier"], changed.after["tier"]) == ("starter", "pro")
+    assert page.items[-1].request_id == "r-9"
+    first_page = await billing.queries.audit_entries(ORG, None, 3, "", ADMIN)
+    rest = await billing.queries.audit_entries(ORG, None, 3, first_page.next_page_token, ADMIN)
+    assert [e.id for e in first_page.items + rest.items] == [e.id for e in page.items]
+    with pytest.raises(PermissionDenied):
+        await billing.queries.audit_entries(ORG, None, 50, "", CUSTOMER)

@@ -267,7 +267,19 @@ class Outbox(Protocol):
         ...
 
 
-class AuditTrail(Protocol):
+class AuditTrailReader(Protocol):
+    async def page(
+        self,
+        organization_id: str | None,
+        entity_id: str | None,
+        after: Cursor | None,
+        limit: int,
+    ) -> list[AuditEntry]:
+        """Newest first by (occurred_at, id), of one organisation and/or entity if given."""
+        ...
+
+
+class AuditTrail(AuditTrailReader, Protocol):
     async def record(self, entry: AuditEntry) -> None: ...
 
 
@@ -288,6 +300,8 @@ class ReadUnitOfWork(Protocol):
     def requests(self) -> RequestsReader: ...
     @property
     def events(self) -> EventsReader: ...
+    @property
+    def audit(self) -> AuditTrailReader: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Generic, TypeVar
 
+from taskforge_common.audit import AuditEntry
 from taskforge_common.caller import Caller
 from taskforge_common.clock import Clock
 from taskforge_common.errors import InvalidArgument, NotFound
@@ -166,6 +167,25 @@ class BillingQueries:
             found = await uow.events.page(organization_id, sorted(set(types)), after, size + 1)
         page = found[:size]
         last = (page[-1].created_at, page[-1].id) if len(found) > size else None
+        return Page(page, -1, self._next_token(last, query))
+
+    async def audit_entries(
+        self,
+        organization_id: str | None,
+        entity_id: str | None,
+        requested_size: int,
+        token: str,
+        caller: Caller,
+    ) -> Page[AuditEntry]:
+        """The audit trail for operators (SPEC §10), newest first."""
+        caller.ensure_admin("reading the audit trail")
+        size = page_size(requested_size)
+        query = f"audit:{organization_id or ''}:{entity_id or ''}"
+        after = self._cursor(token, query)
+        async with self._unit_of_work.reader() as uow:
+            found = await uow.audit.page(organization_id, entity_id, after, size + 1)
+        page = found[:size]
+        last = (page[-1].occurred_at, page[-1].id) if len(found) > size else None
         return Page(page, -1, self._next_token(last, query))
 
     async def preview(self, organization_id: str, caller: Caller) -> Invoice:

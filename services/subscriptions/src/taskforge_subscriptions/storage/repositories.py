@@ -979,5 +979,21 @@ class SqlOutbox(_Repository):
 
 
 class SqlAuditTrail(_Repository):
+    async def page(
+        self,
+        organization_id: str | None,
+        entity_id: str | None,
+        after: Cursor | None,
+        limit: int,
+    ) -> list[AuditEntry]:
+        return await audit.list_entries(
+            self._session,
+            t.audit_log,
+            organization_id=organization_id,
+            entity_id=entity_id,
+            after=after,
+            limit=limit,
+        )
+
     async def record(self, entry: AuditEntry) -> None:
         await audit.record(self._session, t.audit_log, entry)

@@ -9,6 +9,7 @@ from typing import Generic, Self, TypeVar
 
 from taskforge_common.db.engine import Database, ReadOnlyTransaction, Transaction
 from taskforge_subscriptions.application.ports import (
+    AuditTrailReader,
     CreditReader,
     EventsReader,
     InvoicesReader,
@@ -92,6 +93,10 @@ class SqlReadUnitOfWork(_SqlScope[ReadOnlyTransaction]):
     @property
     def events(self) -> EventsReader:
         return SqlEvents(self._open(), self._dialect)
+
+    @property
+    def audit(self) -> AuditTrailReader:
+        return SqlAuditTrail(self._open(), self._dialect)
 
 
 class SqlUnitOfWork(_SqlScope[Transaction]):

@@ -12,12 +12,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from taskforge.common.v1 import common_pb2
 from taskforge.subscriptions.v1 import (
+    audit_pb2,
     credit_note_pb2,
     event_pb2,
     invoice_pb2,
     plan_pb2,
     subscription_pb2,
 )
+from taskforge_common.audit import AuditEntry
 from taskforge_common.decimals import canonical, format_decimal, parse_decimal
 from taskforge_common.errors import InvalidArgument
 from taskforge_common.meters import UsageType
@@ -65,6 +67,15 @@ MAX_BANDS = 32
 
 def organization_id(value: str, field: str = "organization_id") -> str:
     return parse_uuid(value, field)
+
+
+def entity_id(value: str) -> str | None:
+    """An audited object's id (a UUID, or a tier name for plans); empty: any."""
+    if not value:
+        return None
+    if len(value) > 64 or not value.isprintable():
+        raise InvalidArgument("entity_id is 1–64 printable characters", field="entity_id")
+    return value
 
 
 def request_id(value: str) -> str | None:
@@ -315,11 +326,31 @@ def plan_message(value: Plan) -> plan_pb2.Plan:
     )
 
 
+def _json_text(value: object) -> str:
+    """A JSON value as text on the wire; empty for None (no snapshot)."""
+    return "" if value is None else json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def audit_entry_message(value: AuditEntry) -> audit_pb2.AuditEntry:
+    return audit_pb2.AuditEntry(
+        id=value.id,
+        occurred_at=timestamp(value.occurred_at),
+        actor=value.actor,
+        organization_id=value.organization_id or "",
+        action=value.action,
+        entity_type=value.entity_type,
+        entity_id=value.entity_id,
+        before=_json_text(value.before),
+        after=_json_text(value.after),
+        request_id=value.request_id or "",
+    )
+
+
 def event_message(value: BillingEvent) -> event_pb2.Event:
     return event_pb2.Event(
         id=value.id,
         type=value.type,
         created_at=timestamp(value.created_at),
         organization_id=value.organization_id,
-        payload=json.dumps(value.payload, sort_keys=True, separators=(",", ":")),
+        payload=_json_text(value.payload),
     )

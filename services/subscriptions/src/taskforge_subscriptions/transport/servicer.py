@@ -54,6 +54,7 @@ METHOD_SCOPES = {
         "ListEvents": Scope.BILLING_READ,
         "UpsertPlan": Scope.BILLING_ADMIN,
         "SetMeterPrice": Scope.BILLING_ADMIN,
+        "ListAuditEntries": Scope.BILLING_ADMIN,
     }.items()
 }
 
@@ -334,3 +335,19 @@ class SubscriptionServicer(subscription_service_pb2_grpc.SubscriptionServiceServ
             _caller(),
         )
         return pb.SetMeterPriceResponse(plan=m.plan_message(plan))
+
+    @map_errors
+    async def ListAuditEntries(
+        self, request: pb.ListAuditEntriesRequest, context: Context
+    ) -> pb.ListAuditEntriesResponse:
+        page = await self._uc.queries.audit_entries(
+            m.organization_id(request.organization_id) if request.organization_id else None,
+            m.entity_id(request.entity_id),
+            request.page_size,
+            request.page_token,
+            _caller(),
+        )
+        return pb.ListAuditEntriesResponse(
+            entries=[m.audit_entry_message(entry) for entry in page.items],
+            next_page_token=page.next_page_token,
+        )

@@ -3,6 +3,7 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from taskforge.common.v1 import common_pb2 as _common_pb2
 from taskforge.metering.v1 import usage_pb2 as _usage_pb2
+from taskforge.subscriptions.v1 import audit_pb2 as _audit_pb2
 from taskforge.subscriptions.v1 import credit_note_pb2 as _credit_note_pb2
 from taskforge.subscriptions.v1 import event_pb2 as _event_pb2
 from taskforge.subscriptions.v1 import invoice_pb2 as _invoice_pb2
@@ -345,3 +346,23 @@ class SetMeterPriceResponse(_message.Message):
     PLAN_FIELD_NUMBER: _ClassVar[int]
     plan: _plan_pb2.Plan
     def __init__(self, plan: _Optional[_Union[_plan_pb2.Plan, _Mapping]] = ...) -> None: ...
+
+class ListAuditEntriesRequest(_message.Message):
+    __slots__ = ("organization_id", "entity_id", "page_size", "page_token")
+    ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    organization_id: str
+    entity_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, organization_id: _Optional[str] = ..., entity_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListAuditEntriesResponse(_message.Message):
+    __slots__ = ("entries", "next_page_token")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[_audit_pb2.AuditEntry]
+    next_page_token: str
+    def __init__(self, entries: _Optional[_Iterable[_Union[_audit_pb2.AuditEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -134,6 +134,11 @@ class SubscriptionServiceStub:
                 request_serializer=taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.SetMeterPriceRequest.SerializeToString,
                 response_deserializer=taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.SetMeterPriceResponse.FromString,
                 _registered_method=True)
+        self.ListAuditEntries = channel.unary_unary(
+                '/taskforge.subscriptions.v1.SubscriptionService/ListAuditEntries',
+                request_serializer=taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.ListAuditEntriesRequest.SerializeToString,
+                response_deserializer=taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.ListAuditEntriesResponse.FromString,
+                _registered_method=True)
 
 
 class SubscriptionServiceServicer:
@@ -284,6 +289,14 @@ class SubscriptionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditEntries(self, request, context):
+        """The audit trail, newest first, of one organisation or one object (or everything). Scope
+        billing:admin.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SubscriptionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -381,6 +394,11 @@ def add_SubscriptionServiceServicer_to_server(servicer, server):
                     servicer.SetMeterPrice,
                     request_deserializer=taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.SetMeterPriceRequest.FromString,
                     response_serializer=taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.SetMeterPriceResponse.SerializeToString,
+            ),
+            'ListAuditEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEntries,
+                    request_deserializer=taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.ListAuditEntriesRequest.FromString,
+                    response_serializer=taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.ListAuditEntriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -901,6 +919,33 @@ class SubscriptionService:
             '/taskforge.subscriptions.v1.SubscriptionService/SetMeterPrice',
             taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.SetMeterPriceRequest.SerializeToString,
             taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.SetMeterPriceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/taskforge.subscriptions.v1.SubscriptionService/ListAuditEntries',
+            taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.ListAuditEntriesRequest.SerializeToString,
+            taskforge_dot_subscriptions_dot_v1_dot_subscription__service__pb2.ListAuditEntriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -92,6 +92,10 @@ class SubscriptionServiceStub:
     """Adds a meter price for a tier, in force from effective_time (default now); earlier prices
     stay as history so past usage is rated by the price then in force. Scope billing:admin.
     """
+    ListAuditEntries: _grpc.UnaryUnaryMultiCallable[_subscription_service_pb2.ListAuditEntriesRequest, _subscription_service_pb2.ListAuditEntriesResponse]
+    """The audit trail, newest first, of one organisation or one object (or everything). Scope
+    billing:admin.
+    """
 
 @_typing.type_check_only
 class SubscriptionServiceAsyncStub(SubscriptionServiceStub):
@@ -154,6 +158,10 @@ class SubscriptionServiceAsyncStub(SubscriptionServiceStub):
     SetMeterPrice: _aio.UnaryUnaryMultiCallable[_subscription_service_pb2.SetMeterPriceRequest, _subscription_service_pb2.SetMeterPriceResponse]  # type: ignore[assignment]
     """Adds a meter price for a tier, in force from effective_time (default now); earlier prices
     stay as history so past usage is rated by the price then in force. Scope billing:admin.
+    """
+    ListAuditEntries: _aio.UnaryUnaryMultiCallable[_subscription_service_pb2.ListAuditEntriesRequest, _subscription_service_pb2.ListAuditEntriesResponse]  # type: ignore[assignment]
+    """The audit trail, newest first, of one organisation or one object (or everything). Scope
+    billing:admin.
     """
 
 class SubscriptionServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -328,6 +336,16 @@ class SubscriptionServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_subscription_service_pb2.SetMeterPriceResponse, _abc.Awaitable[_subscription_service_pb2.SetMeterPriceResponse]]:
         """Adds a meter price for a tier, in force from effective_time (default now); earlier prices
         stay as history so past usage is rated by the price then in force. Scope billing:admin.
+        """
+
+    @_abc_1.abstractmethod
+    def ListAuditEntries(
+        self,
+        request: _subscription_service_pb2.ListAuditEntriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_subscription_service_pb2.ListAuditEntriesResponse, _abc.Awaitable[_subscription_service_pb2.ListAuditEntriesResponse]]:
+        """The audit trail, newest first, of one organisation or one object (or everything). Scope
+        billing:admin.
         """
 
 def add_SubscriptionServiceServicer_to_server(servicer: SubscriptionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
