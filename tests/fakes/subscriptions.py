@@ -573,6 +573,9 @@ class InMemoryCredit(_Repository):
     async def balance(self, organization_id: str, currency: str) -> Money:
         return self._state.balances.get((organization_id, currency), Money.zero(currency))
 
+    async def note(self, credit_note_id: str) -> CreditNote | None:
+        return self._state.credit_notes.get(credit_note_id)
+
     async def notes(
         self, organization_id: str, after: Cursor | None, limit: int
     ) -> list[CreditNote]:

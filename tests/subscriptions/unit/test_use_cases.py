@@ -384,3 +384,15 @@ async def test_the_audit_trail_says_who_did_what_before_and_after(billing: Billi
     assert [e.id for e in first_page.items + rest.items] == [e.id for e in page.items]
     with pytest.raises(PermissionDenied):
         await billing.queries.audit_entries(ORG, None, 50, "", CUSTOMER)
+
+
+async def test_a_retried_downgrade_answers_the_same_credit_note(billing: Billing) -> None:
+    await billing.create(Tier.PRO)
+    billing.clock.set(at("2026-03-16T12:00:00Z"))
+    command = ChangeTier(ORG, Tier.STARTER, request_id="down-1")
+    first = await billing.subscriptions.change_tier(command, CUSTOMER)
+    billing.clock.set(at("2026-03-17T00:00:00Z"))  # the retry comes later: same answer
+    again = await billing.subscriptions.change_tier(command, CUSTOMER)
+    assert again.credit_note == first.credit_note
+    assert again.subscription == first.subscription
+    assert len(billing.db.state.credit_notes) == 1

@@ -322,8 +322,7 @@ class SubscriptionUseCases:
             invoice = await uow.invoices.get(result["invoice_id"])
         note = None
         if "credit_note_id" in result:
-            notes = await uow.credit.notes(subscription.organization_id, None, 1_000)
-            note = next(n for n in notes if n.id == result["credit_note_id"])
+            note = await uow.credit.note(result["credit_note_id"])
         return TierChanged(subscription, invoice, note)
 
     async def cancel(self, command: CancelSubscription, caller: Caller) -> Subscription:

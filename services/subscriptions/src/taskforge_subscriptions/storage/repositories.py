@@ -777,6 +777,10 @@ class SqlCredit(_Repository):
         ).scalar_one_or_none()
         return Money.zero(currency) if found is None else _money(found, currency)
 
+    async def note(self, credit_note_id: str) -> CreditNote | None:
+        rows = await self._rows(select(t.credit_notes).where(t.credit_notes.c.id == credit_note_id))
+        return _note(rows[0]) if rows else None
+
     async def notes(
         self, organization_id: str, after: Cursor | None, limit: int
     ) -> list[CreditNote]:
