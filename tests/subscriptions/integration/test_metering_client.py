@@ -605,4 +605,8 @@ async def test_the_service_pushes_a_new_subscription_to_metering_through_its_rel
         assert reply.limits  # the starter tier's limits
     finally:
         await running.stop(1)
-    assert all(task.done() for task in running._tasks)
+    assert [task.get_name() for task in running.tasks] == [
+        "billing-scheduler",
+        "entitlements-relay",
+    ]
+    assert all(task.done() for task in running.tasks)

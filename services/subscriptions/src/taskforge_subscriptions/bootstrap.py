@@ -67,6 +67,11 @@ class RunningService:
     def port(self) -> int:
         return self.server.port
 
+    @property
+    def tasks(self) -> tuple[asyncio.Task[None], ...]:
+        """The background loops, in the order they stop."""
+        return tuple(self._tasks)
+
     def _start(self, name: str, loop: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
         self._tasks.append(asyncio.create_task(loop(self._stop), name=name))
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -110,7 +110,7 @@ class MeteringClient:
     def connect(
         cls,
         address: str,
-        token_provider: Any,
+        token_provider: Callable[[], str],
         *,
         deadline: float = DEFAULT_DEADLINE_SECONDS,
         interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
