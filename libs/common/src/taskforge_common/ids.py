@@ -38,19 +38,28 @@ class _Sequence:
     in the order they are made (an audit trail's entries of one change, a batch's records)."""
 
     def __init__(self) -> None:
+        self.now: datetime | None = None
         self.milliseconds = -1
         self.random = 0
 
-    def next(self, milliseconds: int) -> tuple[int, int]:
-        if milliseconds == self.milliseconds:
-            step = int.from_bytes(_random.take(3), "big") + 1
-            if self.random + step < _RANDOM_LIMIT:
-                self.random += step
-                return milliseconds, self.random
-        self.milliseconds = milliseconds
+    def next(self, now: datetime) -> tuple[int, int]:
+        # A batch's ids share one `now`: its millisecond is worked out once.
+        if now is not self.now:
+            self.now = now
+            milliseconds = int(now.timestamp() * 1000) & ((1 << 48) - 1)
+            if milliseconds != self.milliseconds:
+                self.milliseconds = milliseconds
+                return milliseconds, self._fresh()
+        step = int.from_bytes(_random.take(2), "big") + 1
+        if self.random + step >= _RANDOM_LIMIT:  # never in practice: start afresh
+            return self.milliseconds, self._fresh()
+        self.random += step
+        return self.milliseconds, self.random
+
+    def _fresh(self) -> int:
         # The top bit stays clear so a millisecond always has room for steps after it.
         self.random = int.from_bytes(_random.take(10), "big") & (_RANDOM_LIMIT // 2 - 1)
-        return milliseconds, self.random
+        return self.random
 
 
 _RANDOM_LIMIT = 1 << 74
@@ -59,7 +68,7 @@ _sequence = _Sequence()
 
 def new_id(now: datetime) -> str:
     """A version-7 UUID for an object created at `now` (the injected clock's time)."""
-    milliseconds, random_bits = _sequence.next(int(now.timestamp() * 1000) & ((1 << 48) - 1))
+    milliseconds, random_bits = _sequence.next(now)
     value = (
         (milliseconds << 80)
         | _VERSION_7
