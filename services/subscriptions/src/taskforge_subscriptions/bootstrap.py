@@ -120,22 +120,26 @@ async def start(
     )
     servicer = SubscriptionServicer(use_cases, settings.issuer)
     auth = AuthInterceptor(JwtVerifier(settings.auth, clock=clock), METHOD_SCOPES)
-    server = await start_server(
-        services=[
-            ServiceRegistration(
-                SERVICE_NAME,
-                lambda grpc_server: (
-                    subscription_service_pb2_grpc.add_SubscriptionServiceServicer_to_server(
-                        servicer, grpc_server
-                    )
-                ),
-            )
-        ],
-        readiness=database.ping,
-        host=settings.host,
-        port=settings.port,
-        interceptors=[*telemetry.server_interceptors(), auth],
-    )
+    try:
+        server = await start_server(
+            services=[
+                ServiceRegistration(
+                    SERVICE_NAME,
+                    lambda grpc_server: (
+                        subscription_service_pb2_grpc.add_SubscriptionServiceServicer_to_server(
+                            servicer, grpc_server
+                        )
+                    ),
+                )
+            ],
+            readiness=database.ping,
+            host=settings.host,
+            port=settings.port,
+            interceptors=[*telemetry.server_interceptors(), auth],
+        )
+    except BaseException:
+        await metering.close()  # no server, no loops: nothing else holds the channel
+        raise
     relay = OutboxRelay(
         database,
         outbox,
