@@ -29,7 +29,7 @@ from taskforge_common.clock import ManualClock
 from taskforge_common.config import AuthSettings, TelemetrySettings
 from taskforge_common.db.base import new_metadata
 from taskforge_common.db.engine import Database
-from taskforge_common.errors import Unavailable
+from taskforge_common.errors import Reason, Unavailable
 from taskforge_common.grpc.auth import Scope, ServiceTokenSource
 from taskforge_common.grpc.server import RunningServer
 from taskforge_common.meters import UsageType
@@ -497,8 +497,9 @@ async def test_queries_answer_unavailable_while_metering_is_down(
     subject: Subject, metering: Metering
 ) -> None:
     await metering.stop()
-    with pytest.raises(Unavailable):
+    with pytest.raises(Unavailable) as down:
         await subject.client.summaries([UsageQuery(ORG, T0, T0 + HOUR)])
+    assert down.value.reason is Reason.PEER_UNAVAILABLE  # not the database's
     with pytest.raises(Unavailable):
         await subject.client.standing(ORG)
 

@@ -51,6 +51,8 @@ class Reason(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     # UNAVAILABLE
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+    # Another service of the suite this call needs (metering, for usage) does not answer.
+    PEER_UNAVAILABLE = "PEER_UNAVAILABLE"
     # INTERNAL
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
@@ -167,5 +169,6 @@ REASON_STATUS: dict[Reason, str] = {
     Reason.TOKEN_EXPIRED: Unauthenticated.status,
     Reason.RATE_LIMITED: ResourceExhausted.status,
     Reason.DATABASE_UNAVAILABLE: Unavailable.status,
+    Reason.PEER_UNAVAILABLE: Unavailable.status,
     Reason.INTERNAL_ERROR: BillingError.status,
 }

@@ -25,16 +25,14 @@ from taskforge_common.periods import Period
 from taskforge_subscriptions.application.changes import ChangeLog
 from taskforge_subscriptions.application.invoicing import (
     InvariantViolation,
-    draft_invoice,
     finalize,
+    period_end_draft,
 )
 from taskforge_subscriptions.application.ports import UnitOfWork, UnitOfWorkFactory
 from taskforge_subscriptions.application.usage import UsageRequest, UsageSource, rate_requests
-from taskforge_subscriptions.domain.billing import fee_line
 from taskforge_subscriptions.domain.invoices import (
     OPEN_STATUSES,
     Invoice,
-    InvoiceKind,
     InvoiceLine,
     InvoiceStatus,
     LineKind,
@@ -155,28 +153,8 @@ class BillingRun:
             if current is None or current.version != seen.version:
                 return False  # another run holds it or has just closed this period
             period = current.current_period
-            lines = list(usage_lines)
-            if current.renews:
-                following = replace(current, period_index=current.period_index + 1)
-                lines.append(
-                    fee_line(
-                        current.tier,
-                        current.cycle,
-                        current.price_per_month,
-                        following.current_period,
-                        current.currency,
-                    )
-                )
-            draft = draft_invoice(
-                organization_id=current.organization_id,
-                subscription_id=current.id,
-                kind=InvoiceKind.PERIOD_END,
-                currency=current.currency,
-                period_start=period.start,
-                period_end=period.end,
-                lines=lines,
-                tax_rate=await self._tax_rate(uow, current.organization_id),
-                now=now,
+            draft = period_end_draft(
+                current, usage_lines, await self._tax_rate(uow, current.organization_id), now
             )
             created = await uow.invoices.add(draft)
             changes = ChangeLog(uow, caller, now)

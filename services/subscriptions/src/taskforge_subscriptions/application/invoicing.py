@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -16,6 +17,7 @@ from taskforge_common.ids import new_id
 from taskforge_common.money import Money
 from taskforge_subscriptions.application.changes import ChangeLog
 from taskforge_subscriptions.application.ports import UnitOfWork
+from taskforge_subscriptions.domain.billing import fee_line
 from taskforge_subscriptions.domain.credit import (
     CreditKind,
     CreditMovement,
@@ -32,6 +34,7 @@ from taskforge_subscriptions.domain.invoices import (
     document_number,
     invoice_violations,
 )
+from taskforge_subscriptions.domain.subscriptions import Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +67,40 @@ def draft_invoice(
         lines=tuple(lines),
         totals=compute_totals((line.amount for line in lines), tax_rate, Money.zero(currency)),
         created_at=now,
+    )
+
+
+def period_end_draft(
+    subscription: Subscription,
+    usage_lines: Sequence[InvoiceLine],
+    tax_rate: Decimal,
+    now: datetime,
+) -> Invoice:
+    """The draft of the current period's end: the period's usage in arrears and, when the
+    subscription renews, the next cycle's fee in advance (SPEC §4)."""
+    period = subscription.current_period
+    lines = list(usage_lines)
+    if subscription.renews:
+        following = replace(subscription, period_index=subscription.period_index + 1)
+        lines.append(
+            fee_line(
+                subscription.tier,
+                subscription.cycle,
+                subscription.price_per_month,
+                following.current_period,
+                subscription.currency,
+            )
+        )
+    return draft_invoice(
+        organization_id=subscription.organization_id,
+        subscription_id=subscription.id,
+        kind=InvoiceKind.PERIOD_END,
+        currency=subscription.currency,
+        period_start=period.start,
+        period_end=period.end,
+        lines=lines,
+        tax_rate=tax_rate,
+        now=now,
     )
 
 

@@ -15,7 +15,7 @@ from taskforge_common.clock import Clock
 from taskforge_common.errors import InvalidArgument, NotFound
 from taskforge_common.money import Money
 from taskforge_common.page_tokens import PageTokens
-from taskforge_subscriptions.application.invoicing import draft_invoice
+from taskforge_subscriptions.application.invoicing import period_end_draft
 from taskforge_subscriptions.application.ports import (
     BillingEvent,
     Cursor,
@@ -29,11 +29,9 @@ from taskforge_subscriptions.application.usage import (
     UsageStanding,
     rate_requests,
 )
-from taskforge_subscriptions.domain.billing import fee_line
 from taskforge_subscriptions.domain.credit import CreditNote
 from taskforge_subscriptions.domain.invoices import (
     Invoice,
-    InvoiceKind,
     InvoiceStatus,
     compute_totals,
 )
@@ -231,29 +229,8 @@ class BillingQueries:
             ],
             basis.history,
         )
-        if subscription.renews:
-            following = replace(subscription, period_index=subscription.period_index + 1)
-            lines.append(
-                fee_line(
-                    subscription.tier,
-                    subscription.cycle,
-                    subscription.price_per_month,
-                    following.current_period,
-                    subscription.currency,
-                )
-            )
-        draft = draft_invoice(
-            organization_id=subscription.organization_id,
-            subscription_id=subscription.id,
-            kind=InvoiceKind.PERIOD_END,
-            currency=subscription.currency,
-            period_start=period.start,
-            period_end=period.end,
-            lines=lines,
-            tax_rate=basis.tax_rate,
-            now=now,
-        )
-        totals = compute_totals((line.amount for line in lines), basis.tax_rate, basis.credit)
+        draft = period_end_draft(subscription, lines, basis.tax_rate, now)
+        totals = compute_totals((line.amount for line in draft.lines), basis.tax_rate, basis.credit)
         return replace(draft, totals=totals)
 
     async def billing_summary(self, organization_id: str, caller: Caller) -> BillingSummary:

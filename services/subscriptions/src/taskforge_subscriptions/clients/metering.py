@@ -38,7 +38,7 @@ from taskforge.metering.v1 import metering_service_pb2 as pb
 from taskforge.metering.v1 import metering_service_pb2_grpc, usage_pb2
 from taskforge_common.clock import ensure_utc
 from taskforge_common.decimals import parse_decimal
-from taskforge_common.errors import InvalidArgument, Unavailable
+from taskforge_common.errors import InvalidArgument, Reason, Unavailable
 from taskforge_common.grpc.channels import create_channel
 from taskforge_common.jsonsafe import JsonValue
 from taskforge_common.meters import UsageType
@@ -196,7 +196,10 @@ class MeteringClient:
             code = error.code()
             if code in _TRANSIENT_READ:
                 logger.warning("metering %s failed: %s", rpc, code.name)
-                raise Unavailable("the metering service is unavailable; retry later") from None
+                raise Unavailable(
+                    "the metering service is unavailable; retry later",
+                    reason=Reason.PEER_UNAVAILABLE,
+                ) from None
             raise MeteringCallError(f"metering {rpc} answered {code.name}") from None
 
     # Outbox delivery --------------------------------------------------------------------------
