@@ -29,8 +29,29 @@ class SubscriptionServiceStub:
     """Plans, subscriptions, invoices and billing runs.
 
     Every call needs a bearer JWT (UNAUTHENTICATED otherwise) with the scope named on the RPC
-    (PERMISSION_DENIED otherwise); an organisation-bound token never reaches another's data.
-    Admin-only time fields (start_time, effective_time, as_of) must be empty for other callers.
+    (PERMISSION_DENIED otherwise); an organisation-bound token never reaches another's data (its
+    invoices answer NOT_FOUND). Admin-only fields (start_time, effective_time, as_of, the custom
+    tier, immediate cancellation) answer PERMISSION_DENIED for other callers.
+
+    Bounds on every field (SPEC §11): timestamps from 2000-01-01T00:00:00Z to before
+    2100-01-01T00:00:00Z; decimal strings at most 40 characters, money at most 2 decimal places
+    (the currency's), limits at most 6, unit prices at most 12; tax rates from 0 to 1; ids are
+    UUID text; request ids 1–255 printable characters; page sizes 0–1,000; page tokens opaque
+    and signed. State-changing calls with a request_id are safe to retry: the same id answers
+    the same result, another payload under it ALREADY_EXISTS.
+
+    Errors follow Google's error model (AIP-193), as in MeteringService; the reasons:
+    INVALID_ARGUMENT: INVALID_FIELD (with a BadRequest field path), UNDECODABLE_REQUEST
+    NOT_FOUND: NOT_FOUND
+    ALREADY_EXISTS: SUBSCRIPTION_EXISTS (a live subscription), IDEMPOTENCY_KEY_REUSED (a
+    request_id reused with another payload)
+    FAILED_PRECONDITION: INVALID_STATE_TRANSITION (e.g. voiding a paid invoice, a change after
+    the period ended before the billing run closed it), SUBSCRIPTION_CANCELED,
+    CONCURRENT_UPDATE (another change won; retry), PAYMENT_MISMATCH (not the amount due)
+    PERMISSION_DENIED: SCOPE_MISSING, ORGANIZATION_FORBIDDEN, METHOD_NOT_ALLOWED
+    UNAUTHENTICATED: TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED
+    UNAVAILABLE: DATABASE_UNAVAILABLE, PEER_UNAVAILABLE (metering), retry with backoff
+    INTERNAL: INTERNAL_ERROR
     """
 
     def __init__(self, channel):
@@ -145,8 +166,29 @@ class SubscriptionServiceServicer:
     """Plans, subscriptions, invoices and billing runs.
 
     Every call needs a bearer JWT (UNAUTHENTICATED otherwise) with the scope named on the RPC
-    (PERMISSION_DENIED otherwise); an organisation-bound token never reaches another's data.
-    Admin-only time fields (start_time, effective_time, as_of) must be empty for other callers.
+    (PERMISSION_DENIED otherwise); an organisation-bound token never reaches another's data (its
+    invoices answer NOT_FOUND). Admin-only fields (start_time, effective_time, as_of, the custom
+    tier, immediate cancellation) answer PERMISSION_DENIED for other callers.
+
+    Bounds on every field (SPEC §11): timestamps from 2000-01-01T00:00:00Z to before
+    2100-01-01T00:00:00Z; decimal strings at most 40 characters, money at most 2 decimal places
+    (the currency's), limits at most 6, unit prices at most 12; tax rates from 0 to 1; ids are
+    UUID text; request ids 1–255 printable characters; page sizes 0–1,000; page tokens opaque
+    and signed. State-changing calls with a request_id are safe to retry: the same id answers
+    the same result, another payload under it ALREADY_EXISTS.
+
+    Errors follow Google's error model (AIP-193), as in MeteringService; the reasons:
+    INVALID_ARGUMENT: INVALID_FIELD (with a BadRequest field path), UNDECODABLE_REQUEST
+    NOT_FOUND: NOT_FOUND
+    ALREADY_EXISTS: SUBSCRIPTION_EXISTS (a live subscription), IDEMPOTENCY_KEY_REUSED (a
+    request_id reused with another payload)
+    FAILED_PRECONDITION: INVALID_STATE_TRANSITION (e.g. voiding a paid invoice, a change after
+    the period ended before the billing run closed it), SUBSCRIPTION_CANCELED,
+    CONCURRENT_UPDATE (another change won; retry), PAYMENT_MISMATCH (not the amount due)
+    PERMISSION_DENIED: SCOPE_MISSING, ORGANIZATION_FORBIDDEN, METHOD_NOT_ALLOWED
+    UNAUTHENTICATED: TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED
+    UNAVAILABLE: DATABASE_UNAVAILABLE, PEER_UNAVAILABLE (metering), retry with backoff
+    INTERNAL: INTERNAL_ERROR
     """
 
     def ListPlans(self, request, context):
@@ -412,8 +454,29 @@ class SubscriptionService:
     """Plans, subscriptions, invoices and billing runs.
 
     Every call needs a bearer JWT (UNAUTHENTICATED otherwise) with the scope named on the RPC
-    (PERMISSION_DENIED otherwise); an organisation-bound token never reaches another's data.
-    Admin-only time fields (start_time, effective_time, as_of) must be empty for other callers.
+    (PERMISSION_DENIED otherwise); an organisation-bound token never reaches another's data (its
+    invoices answer NOT_FOUND). Admin-only fields (start_time, effective_time, as_of, the custom
+    tier, immediate cancellation) answer PERMISSION_DENIED for other callers.
+
+    Bounds on every field (SPEC §11): timestamps from 2000-01-01T00:00:00Z to before
+    2100-01-01T00:00:00Z; decimal strings at most 40 characters, money at most 2 decimal places
+    (the currency's), limits at most 6, unit prices at most 12; tax rates from 0 to 1; ids are
+    UUID text; request ids 1–255 printable characters; page sizes 0–1,000; page tokens opaque
+    and signed. State-changing calls with a request_id are safe to retry: the same id answers
+    the same result, another payload under it ALREADY_EXISTS.
+
+    Errors follow Google's error model (AIP-193), as in MeteringService; the reasons:
+    INVALID_ARGUMENT: INVALID_FIELD (with a BadRequest field path), UNDECODABLE_REQUEST
+    NOT_FOUND: NOT_FOUND
+    ALREADY_EXISTS: SUBSCRIPTION_EXISTS (a live subscription), IDEMPOTENCY_KEY_REUSED (a
+    request_id reused with another payload)
+    FAILED_PRECONDITION: INVALID_STATE_TRANSITION (e.g. voiding a paid invoice, a change after
+    the period ended before the billing run closed it), SUBSCRIPTION_CANCELED,
+    CONCURRENT_UPDATE (another change won; retry), PAYMENT_MISMATCH (not the amount due)
+    PERMISSION_DENIED: SCOPE_MISSING, ORGANIZATION_FORBIDDEN, METHOD_NOT_ALLOWED
+    UNAUTHENTICATED: TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED
+    UNAVAILABLE: DATABASE_UNAVAILABLE, PEER_UNAVAILABLE (metering), retry with backoff
+    INTERNAL: INTERNAL_ERROR
     """
 
     @staticmethod
