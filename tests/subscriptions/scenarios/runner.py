@@ -883,7 +883,8 @@ class ScenarioRun:
                 i for i in candidates if fnmatch.fnmatchcase(i.invoice_number, args["invoice"])
             ]
         if "kind" in args:
-            candidates = [i for i in candidates if i.kind == _enum(KIND, args["kind"])]
+            kind = _enum_names(_ENUMS[KIND])[args["kind"]]
+            candidates = [i for i in candidates if i.kind == kind]
         if "period_end" in args:
             end = _instant(args["period_end"], "", [])
             candidates = [i for i in candidates if i.period_end.ToDatetime(tzinfo=UTC) == end]
