@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Generic, Self, TypeVar
+from typing import Self, TypeVar
 
 from taskforge_common.db.engine import Database, ReadOnlyTransaction, Transaction
+from taskforge_common.db.unit_of_work import TransactionScope
 from taskforge_metering.application.ports import MeteringReader
 from taskforge_metering.storage.repository import MeteringRepository
 from taskforge_metering.storage.repository_postgres import PostgresMeteringRepository
@@ -22,17 +23,16 @@ def repository_for(transaction: ReadOnlyTransaction) -> MeteringRepository:
     return MeteringRepository(transaction)
 
 
-class _SqlScope(Generic[_Transaction]):
-    """A transaction of the database and the repository over it, for `async with`."""
+class _SqlScope(TransactionScope[_Transaction]):
+    """A transaction of the database and the one repository over it."""
 
     def __init__(self, scope: AbstractAsyncContextManager[_Transaction]) -> None:
-        self._scope = scope
-        self._transaction: _Transaction | None = None
+        super().__init__(scope)
         self._repository: MeteringRepository | None = None
 
     async def __aenter__(self) -> Self:
-        self._transaction = await self._scope.__aenter__()
-        self._repository = repository_for(self._transaction)
+        await super().__aenter__()
+        self._repository = repository_for(self._open())
         return self
 
     async def __aexit__(
@@ -42,7 +42,7 @@ class _SqlScope(Generic[_Transaction]):
         traceback: TracebackType | None,
     ) -> None:
         self._repository = None
-        await self._scope.__aexit__(exc_type, exc, traceback)
+        await super().__aexit__(exc_type, exc, traceback)
 
     def _store(self) -> MeteringRepository:
         assert self._repository is not None, "store used outside `async with`"
@@ -67,8 +67,7 @@ class SqlUnitOfWork(_SqlScope[Transaction]):
         return self._store()
 
     async def commit(self) -> None:
-        assert self._transaction is not None, "commit() outside `async with`"
-        await self._transaction.commit()
+        await self._open().commit()
 
 
 class SqlUnitOfWorkFactory:

@@ -4,10 +4,10 @@ read-only ones, whose connections refuse writes and whose repositories are typed
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from types import TracebackType
-from typing import Generic, Self, TypeVar
+from typing import TypeVar
 
 from taskforge_common.db.engine import Database, ReadOnlyTransaction, Transaction
+from taskforge_common.db.unit_of_work import TransactionScope
 from taskforge_subscriptions.application.ports import (
     AuditTrailReader,
     CreditReader,
@@ -34,32 +34,14 @@ from taskforge_subscriptions.storage.repositories import (
 _Transaction = TypeVar("_Transaction", bound=ReadOnlyTransaction)
 
 
-class _SqlScope(Generic[_Transaction]):
-    """A transaction of the database for `async with`; repositories are made on it on demand."""
+class _SqlScope(TransactionScope[_Transaction]):
+    """A transaction of the database; repositories are made on it on demand."""
 
     def __init__(
         self, database: Database, scope: AbstractAsyncContextManager[_Transaction]
     ) -> None:
+        super().__init__(scope)
         self._dialect = database.dialect
-        self._scope = scope
-        self._transaction: _Transaction | None = None
-
-    async def __aenter__(self) -> Self:
-        self._transaction = await self._scope.__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._transaction = None
-        await self._scope.__aexit__(exc_type, exc, traceback)
-
-    def _open(self) -> _Transaction:
-        assert self._transaction is not None, "repository used outside `async with`"
-        return self._transaction
 
 
 class SqlReadUnitOfWork(_SqlScope[ReadOnlyTransaction]):
