@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, Generic, TypeVar
@@ -46,6 +47,11 @@ class ProtoEnum(Generic[_Enum]):
         }
         self._to_number = {member: number for number, member in self._from_number.items()}
         self._what = prefix.rstrip("_").lower().replace("_", " ")
+
+    @property
+    def by_number(self) -> Mapping[int, _Enum]:
+        """Every member by its proto number (UNSPECIFIED left out)."""
+        return self._from_number
 
     def optional(self, number: int, field: str) -> _Enum | None:
         if number == 0:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import cast
 
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -15,7 +14,7 @@ from taskforge.metering.v1 import usage_pb2
 from taskforge_common.decimals import canonical, format_decimal
 from taskforge_common.errors import InvalidArgument
 from taskforge_common.meters import UsageType
-from taskforge_common.protobuf import timestamp_field
+from taskforge_common.protobuf import ProtoEnum, timestamp_field
 from taskforge_metering.application.ingest import UsageEventInput
 from taskforge_metering.application.ports import Reservation
 from taskforge_metering.domain.entitlements import Entitlements, EntitlementStatus
@@ -26,36 +25,18 @@ from taskforge_metering.domain.usage import (
     parse_quantity,
 )
 
-# Domain members are named like the proto values without their prefix (JOB_EXECUTION).
-USAGE_TYPES: dict[int, UsageType] = {
-    number: UsageType[name.removeprefix("USAGE_TYPE_")]
-    for name, number in common_pb2.UsageType.items()
-    if number != common_pb2.USAGE_TYPE_UNSPECIFIED
-}
-_STATUSES: dict[int, EntitlementStatus] = {
-    number: EntitlementStatus[name.removeprefix("ENTITLEMENT_STATUS_")]
-    for name, number in usage_pb2.EntitlementStatus.items()
-    if number != usage_pb2.ENTITLEMENT_STATUS_UNSPECIFIED
-}
-
-
-_USAGE_TYPE_NUMBERS = {
-    usage_type: cast(common_pb2.UsageType, number) for number, usage_type in USAGE_TYPES.items()
-}
-
-
-def usage_type_number(usage_type: UsageType) -> common_pb2.UsageType:
-    return _USAGE_TYPE_NUMBERS[usage_type]
+USAGE_TYPE = ProtoEnum(common_pb2.UsageType, UsageType, "USAGE_TYPE_")
+ENTITLEMENT_STATUS = ProtoEnum(
+    usage_pb2.EntitlementStatus, EntitlementStatus, "ENTITLEMENT_STATUS_"
+)
+# Number → usage type, for the ingest path's plain dict lookup.
+USAGE_TYPES = USAGE_TYPE.by_number
+usage_type_number = USAGE_TYPE.number
 
 
 def usage_type_or_none(number: int, field: str = "usage_type") -> UsageType | None:
     """UNSPECIFIED → None; a number outside the enum → InvalidArgument."""
-    if number == common_pb2.USAGE_TYPE_UNSPECIFIED:
-        return None
-    try:
-        return USAGE_TYPES[number]
-    except KeyError:
-        raise InvalidArgument(f"{field} {number} is not a known usage type", field=field) from None
+    return USAGE_TYPE.optional(number, field)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -149,7 +130,7 @@ def reservation(value: Reservation) -> usage_pb2.Reservation:
 
 def entitlements_from(organization_id: str, message: usage_pb2.Entitlements) -> Entitlements:
     org = parse_organization_id(organization_id)
-    status = _STATUSES.get(message.status)
+    status = ENTITLEMENT_STATUS.by_number.get(message.status)
     if status is None:
         raise InvalidArgument(
             "entitlements.status must be ACTIVE, PAST_DUE or NONE", field="entitlements.status"
