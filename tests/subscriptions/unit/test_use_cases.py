@@ -7,9 +7,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from taskforge_common.caller import Caller
 from taskforge_common.clock import ManualClock
@@ -30,10 +32,11 @@ from taskforge_subscriptions.application.commands import (
     CreateSubscription,
 )
 from taskforge_subscriptions.application.invoice_actions import InvoiceActions
+from taskforge_subscriptions.application.price_book import PriceBookAdmin
 from taskforge_subscriptions.application.queries import BillingQueries
 from taskforge_subscriptions.application.subscribing import SubscriptionUseCases
 from taskforge_subscriptions.domain.invoices import Invoice, InvoiceKind, InvoiceStatus, LineKind
-from taskforge_subscriptions.domain.plans import BillingCycle, Tier
+from taskforge_subscriptions.domain.plans import BillingCycle, MeterPrice, Tier
 from taskforge_subscriptions.domain.subscriptions import SubscriptionStatus
 from tests.fakes.subscriptions import InMemoryDatabase
 from tests.subscriptions.fake_usage import FakeUsage
@@ -65,6 +68,7 @@ class Billing:
         self.subscriptions = SubscriptionUseCases(self.db, self.usage, self.clock, D("0.10"))
         self.run = BillingRun(self.db, self.usage, self.clock, settings)
         self.actions = InvoiceActions(self.db, self.clock, timedelta(days=14))
+        self.price_book = PriceBookAdmin(self.db, self.clock)
         self.queries = BillingQueries(
             self.db, self.usage, self.clock, PageTokens(b"k" * 32), D("0.10")
         )
@@ -72,6 +76,9 @@ class Billing:
     async def create(self, tier: Tier = Tier.STARTER, **options: object) -> None:
         command = CreateSubscription(ORG, tier, BillingCycle.MONTHLY, True)
         await self.subscriptions.create(replace(command, **options), ADMIN)  # type: ignore[arg-type]
+
+    async def actions_price(self, tier: Tier, price: MeterPrice, since: datetime) -> None:
+        await self.price_book.set_price(tier, price, since, ADMIN)
 
     async def bill(self, when: str) -> RunSummary:
         self.clock.set(at(when))
@@ -396,3 +403,37 @@ async def test_a_retried_downgrade_answers_the_same_credit_note(billing: Billing
     assert again.credit_note == first.credit_note
     assert again.subscription == first.subscription
     assert len(billing.db.state.credit_notes) == 1
+
+
+@given(
+    changes=st.lists(
+        st.tuples(st.integers(1, 30 * 24 - 1), st.integers(1, 5000)),
+        min_size=1,
+        max_size=4,
+        unique_by=lambda c: c[0],
+    ),
+    used=st.lists(st.tuples(st.integers(0, 31 * 24 - 1), st.integers(1, 10**6)), max_size=6),
+)
+@settings(max_examples=40, deadline=None)
+async def test_usage_is_rated_by_the_price_in_force_when_it_happened(
+    changes: list[tuple[int, int]], used: list[tuple[int, int]]
+) -> None:
+    """Job prices change at random hours of March; every job is priced at the price in force
+    at its hour, summed exactly and rounded once (computed here event by event)."""
+    billing = Billing()
+    await billing.create()
+    march = at("2026-03-01T00:00:00Z")
+    prices = sorted((march + timedelta(hours=h), D(p).scaleb(-6)) for h, p in changes)
+    for since, price in prices:
+        await billing.actions_price(Tier.STARTER, MeterPrice(UsageType.JOB_EXECUTION, price), since)
+    expected = D(0)
+    for hour, quantity in used:
+        instant = march + timedelta(hours=hour)
+        billing.usage.record(ORG, UsageType.JOB_EXECUTION, instant, str(quantity))
+        in_force = [p for since, p in prices if since <= instant]
+        expected += quantity * (in_force[-1] if in_force else D("0.001"))
+    await billing.bill("2026-04-01T01:00:00Z")
+    usage_lines = [line for line in billing.invoices()[-1].lines if line.kind is LineKind.USAGE]
+    assert [line.amount.amount for line in usage_lines] == (
+        [expected.quantize(D("0.01"), rounding=ROUND_HALF_UP)] if used else []
+    )

@@ -74,8 +74,10 @@ class UsageRequest:
     segments: Sequence[PlanSegment]
     currency: str
 
-    def pieces(self) -> list[UsagePiece]:
-        return usage_pieces(self.anchor, self.start, self.end, self.segments)
+    def pieces(self, history: Mapping[Tier, Sequence[PricedFrom]]) -> list[UsagePiece]:
+        """The stretches to ask metering about: one plan and one price in each."""
+        changes = {entry.effective_from for own in history.values() for entry in own}
+        return usage_pieces(self.anchor, self.start, self.end, self.segments, changes)
 
 
 def price_in_force(
@@ -95,7 +97,7 @@ async def rate_requests(
     history: Mapping[Tier, Sequence[PricedFrom]],
 ) -> list[list[InvoiceLine]]:
     """Usage lines of each request, in order, from one call to the metering service."""
-    pieces = [request.pieces() for request in requests]
+    pieces = [request.pieces(history) for request in requests]
     queries = [
         UsageQuery(request.organization_id, piece.start, piece.end)
         for request, own in zip(requests, pieces, strict=True)

@@ -3,7 +3,8 @@ segments that say which tier was in force when, and which period ends a billing 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import itertools
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -145,10 +146,15 @@ class UsagePiece:
 
 
 def usage_pieces(
-    anchor: datetime, start: datetime, end: datetime, segments: Sequence[PlanSegment]
+    anchor: datetime,
+    start: datetime,
+    end: datetime,
+    segments: Sequence[PlanSegment],
+    price_changes: Collection[datetime] = (),
 ) -> list[UsagePiece]:
-    """[start, end) cut at every monthly window boundary from the anchor and every tier change,
-    in time order. The pieces tile [start, end) when the segments do."""
+    """[start, end) cut at every monthly window boundary from the anchor, every tier change and
+    every instant a price took effect, in time order: within a piece one price applies. The
+    pieces tile [start, end) when the segments do."""
     pieces = []
     cursor = start
     while cursor < end:
@@ -156,8 +162,15 @@ def usage_pieces(
         window_end = min(window.end, end)
         for segment in segments:
             part = segment.clipped(cursor, window_end)
-            if part is not None:
-                pieces.append(UsagePiece(window.start, part[0], part[1], segment))
+            if part is None:
+                continue
+            bounds = sorted(
+                {part[0], part[1], *(t for t in price_changes if part[0] < t < part[1])}
+            )
+            pieces += [
+                UsagePiece(window.start, lower, upper, segment)
+                for lower, upper in itertools.pairwise(bounds)
+            ]
         cursor = window_end
     pieces.sort(key=lambda p: p.start)
     return pieces
