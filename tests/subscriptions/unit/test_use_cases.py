@@ -122,6 +122,12 @@ async def test_spec_upgrade_mid_march(billing: Billing) -> None:
     ]
     assert (invoice.totals.tax, invoice.totals.total) == (usd("3.50"), usd("38.50"))
     assert invoice.due_at == at("2026-03-23T12:00:00Z")
+    # The invoice belongs to the March period; its one line covers what was left of it.
+    assert (invoice.period_start, invoice.period_end) == (
+        at("2026-03-01T00:00:00Z"),
+        at("2026-04-01T00:00:00Z"),
+    )
+    assert invoice.lines[0].period_start == at("2026-03-16T12:00:00Z")
     assert invoice.number == "INV-2026-000002"
     assert changed.subscription.tier is Tier.PRO
     assert changed.subscription.current_period == subscription.current_period  # never moves

@@ -282,7 +282,8 @@ class SubscriptionUseCases:
                     subscription_id=current.id,
                     kind=InvoiceKind.PRORATION,
                     currency=current.currency,
-                    period_start=at,
+                    # The billing period it belongs to (proto); its line covers [at, end).
+                    period_start=period.start,
                     period_end=period.end,
                     lines=[proration_line(change, period, at)],
                     tax_rate=tax_rate,
