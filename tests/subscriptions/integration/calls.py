@@ -79,6 +79,13 @@ async def outcome(call: Awaitable[Any]) -> tuple[Any, Refusal | None]:
         return None, refusal_of(error)
 
 
+def raw_channel(services: Services) -> grpc.aio.Channel:
+    """The channel of the subscriptions stub, for calls it cannot make (raw bytes). The harness
+    does not expose it, so it is read off a multicallable."""
+    channel: grpc.aio.Channel = services.subscriptions.ListPlans._python_channel  # type: ignore[attr-defined]
+    return channel
+
+
 # -- rows ------------------------------------------------------------------------------------
 
 Snapshot = dict[str, list[str]]

@@ -37,3 +37,15 @@ async def services(subscriptions_grpc_databases: ServiceDatabases) -> AsyncItera
 def databases(subscriptions_grpc_databases: ServiceDatabases) -> ServiceDatabases:
     """The databases `services` runs on (for snapshots of their rows)."""
     return subscriptions_grpc_databases
+
+
+@pytest.fixture(scope="module")
+async def shared_services(
+    subscriptions_grpc_databases: ServiceDatabases,
+) -> AsyncIterator[Services]:
+    """Both services for a whole module, on databases reset once at its start: for tests that
+    each make organisations of their own and assert what they themselves changed (bad input,
+    fuzz), sparing a reset and two server starts per test."""
+    await subscriptions_grpc_databases.reset()
+    async with running_services(subscriptions_grpc_databases, ManualClock(START)) as running:
+        yield running
