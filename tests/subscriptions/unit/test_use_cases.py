@@ -37,8 +37,12 @@ from taskforge_subscriptions.application.queries import BillingQueries
 from taskforge_subscriptions.application.subscribing import SubscriptionUseCases
 from taskforge_subscriptions.domain.invoices import Invoice, InvoiceKind, InvoiceStatus, LineKind
 from taskforge_subscriptions.domain.plans import BillingCycle, MeterPrice, Tier
-from taskforge_subscriptions.domain.subscriptions import SubscriptionStatus
-from tests.fakes.subscriptions import InMemoryDatabase
+from taskforge_subscriptions.domain.subscriptions import Subscription, SubscriptionStatus
+from tests.fakes.subscriptions import (
+    InMemoryDatabase,
+    InMemorySubscriptions,
+    InMemoryUnitOfWork,
+)
 from tests.subscriptions.fake_usage import FakeUsage
 
 D = Decimal
@@ -443,3 +447,46 @@ async def test_usage_is_rated_by_the_price_in_force_when_it_happened(
     assert [line.amount.amount for line in usage_lines] == (
         [expected.quantize(D("0.01"), rounding=ROUND_HALF_UP)] if used else []
     )
+
+
+BROKEN: set[str] = set()  # subscriptions whose row "is corrupt" in the test below
+
+
+class _FailingSubscriptions(InMemorySubscriptions):
+    async def lock(self, subscription_id: str) -> Subscription | None:
+        if subscription_id in BROKEN:
+            raise RuntimeError("corrupt row")
+        return await super().lock(subscription_id)
+
+
+class _FailingUnitOfWork(InMemoryUnitOfWork):
+    @property
+    def subscriptions(self) -> _FailingSubscriptions:
+        return _FailingSubscriptions(self._open)
+
+
+class _FailingDatabase(InMemoryDatabase):
+    def __call__(self) -> _FailingUnitOfWork:
+        return _FailingUnitOfWork(self)
+
+
+async def test_one_broken_subscription_never_stops_the_others(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    billing = Billing(db=_FailingDatabase())
+    organizations = [f"0b6f5d3e-3c55-4a4e-9a8e-7d0e0f7f1a2{n}" for n in range(3)]
+    created = []
+    for org in organizations:
+        subscription, _ = await billing.subscriptions.create(
+            CreateSubscription(org, Tier.STARTER, BillingCycle.MONTHLY, True), ADMIN
+        )
+        created.append(subscription)
+    BROKEN.add(created[1].id)
+    with caplog.at_level(logging.ERROR):
+        summary = await billing.bill("2026-04-01T01:00:00Z")
+    assert summary.steps_failed == 1
+    assert (summary.invoices_created, summary.invoices_finalized) == (2, 2)
+    assert any("left for the next run" in r.getMessage() for r in caplog.records)
+    BROKEN.clear()  # repaired: the next run bills it
+    again = await billing.bill("2026-04-01T01:00:00Z")
+    assert (again.steps_failed, again.invoices_created, again.invoices_finalized) == (0, 1, 1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Sequence
+from collections.abc import Collection, Coroutine, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -20,6 +20,7 @@ from typing import Any
 
 from taskforge_common.caller import Caller
 from taskforge_common.clock import Clock
+from taskforge_common.errors import Unavailable
 from taskforge_common.money import Money
 from taskforge_common.periods import Period
 from taskforge_subscriptions.application.changes import ChangeLog
@@ -73,6 +74,9 @@ class RunSummary:
     # Drafts whose numbers did not add up: left for an operator, logged with the numbers.
     invoices_held: int = 0
     subscriptions_suspended: int = 0
+    # Subscriptions or invoices whose step failed unexpectedly (logged with the traceback):
+    # left as they were for the next run, while the others are billed.
+    steps_failed: int = 0
 
 
 class _Busy(Exception):
@@ -111,9 +115,16 @@ class BillingRun:
     async def _close_periods(self, as_of: datetime, caller: Caller, summary: RunSummary) -> None:
         """Round after round, close the oldest open period of each due subscription, until
         none is due or a round makes no progress (the rest is held by another run)."""
+        failed: set[str] = set()  # not tried again in this run
         while True:
             async with self._unit_of_work.reader() as reader:
-                due = await reader.subscriptions.due(as_of, self._settings.batch_size)
+                due = [
+                    s
+                    for s in await reader.subscriptions.due(
+                        as_of, self._settings.batch_size + len(failed)
+                    )
+                    if s.id not in failed
+                ]
                 if not due:
                     return
                 segments = await reader.subscriptions.segments([s.id for s in due])
@@ -133,9 +144,11 @@ class BillingRun:
             )
             closed = await self._concurrently(
                 [
-                    self._close_period(seen, lines, caller, summary)
+                    ({seen.id}, self._close_period(seen, lines, caller, summary))
                     for seen, lines in zip(due, usage, strict=True)
-                ]
+                ],
+                summary,
+                failed,
             )
             if not any(closed):
                 return
@@ -240,7 +253,15 @@ class BillingRun:
                 )
                 queues.setdefault(owner.id, []).append((draft, usage, coverage))
             await self._concurrently(
-                [self._finalize_in_order(q, caller, summary, passed) for q in queues.values()]
+                [
+                    (
+                        {draft.id for draft, _, _ in queue},
+                        self._finalize_in_order(queue, caller, summary, passed),
+                    )
+                    for queue in queues.values()
+                ],
+                summary,
+                passed,
             )
 
     async def _finalize_in_order(
@@ -376,16 +397,34 @@ class BillingRun:
                 await uow.commit()
             summary.subscriptions_suspended += 1
 
-    async def _concurrently(self, steps: Sequence[Coroutine[Any, Any, bool]]) -> list[bool]:
-        """Run the steps (each its own transaction on rows of its own) with at most
-        `settings.concurrency` at a time."""
+    async def _concurrently(
+        self,
+        steps: Sequence[tuple[Collection[str], Coroutine[Any, Any, bool]]],
+        summary: RunSummary,
+        failed: set[str],
+    ) -> list[bool]:
+        """Run the steps (each its own transaction on rows of its own, with the ids of what it
+        changes) with at most `settings.concurrency` at a time. A step that fails unexpectedly
+        is logged and counted, and its ids go into `failed`, not to be tried again in this run:
+        one broken subscription never stops the billing of the others. An unreachable
+        database or metering ends the run (every step would fail the same way)."""
         slots = asyncio.Semaphore(self._settings.concurrency)
 
-        async def bounded(step: Coroutine[Any, Any, bool]) -> bool:
+        async def bounded(ids: Collection[str], step: Coroutine[Any, Any, bool]) -> bool:
             async with slots:
-                return await step
+                try:
+                    return await step
+                except Unavailable:
+                    raise
+                except Exception:
+                    logger.exception(
+                        "billing step for %s failed; left for the next run", sorted(ids)
+                    )
+                    summary.steps_failed += 1
+                    failed.update(ids)
+                    return False
 
-        return list(await asyncio.gather(*(bounded(step) for step in steps)))
+        return list(await asyncio.gather(*(bounded(ids, step) for ids, step in steps)))
 
     async def _tax_rate(self, uow: UnitOfWork, organization_id: str) -> Decimal:
         rate = await uow.tax_rates.get(organization_id)

@@ -241,6 +241,7 @@ class SubscriptionServicer(subscription_service_pb2_grpc.SubscriptionServiceServ
             invoices_overdue=summary.invoices_overdue,
             invoices_held=summary.invoices_held,
             subscriptions_suspended=summary.subscriptions_suspended,
+            steps_failed=summary.steps_failed,
         )
 
     @map_errors

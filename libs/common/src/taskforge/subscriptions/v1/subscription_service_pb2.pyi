@@ -202,7 +202,7 @@ class RunBillingCycleRequest(_message.Message):
     def __init__(self, as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RunBillingCycleResponse(_message.Message):
-    __slots__ = ("invoices_created", "invoices_finalized", "subscriptions_renewed", "subscriptions_canceled", "invoices_overdue", "invoices_held", "subscriptions_suspended")
+    __slots__ = ("invoices_created", "invoices_finalized", "subscriptions_renewed", "subscriptions_canceled", "invoices_overdue", "invoices_held", "subscriptions_suspended", "steps_failed")
     INVOICES_CREATED_FIELD_NUMBER: _ClassVar[int]
     INVOICES_FINALIZED_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIPTIONS_RENEWED_FIELD_NUMBER: _ClassVar[int]
@@ -210,6 +210,7 @@ class RunBillingCycleResponse(_message.Message):
     INVOICES_OVERDUE_FIELD_NUMBER: _ClassVar[int]
     INVOICES_HELD_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIPTIONS_SUSPENDED_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FAILED_FIELD_NUMBER: _ClassVar[int]
     invoices_created: int
     invoices_finalized: int
     subscriptions_renewed: int
@@ -217,7 +218,8 @@ class RunBillingCycleResponse(_message.Message):
     invoices_overdue: int
     invoices_held: int
     subscriptions_suspended: int
-    def __init__(self, invoices_created: _Optional[int] = ..., invoices_finalized: _Optional[int] = ..., subscriptions_renewed: _Optional[int] = ..., subscriptions_canceled: _Optional[int] = ..., invoices_overdue: _Optional[int] = ..., invoices_held: _Optional[int] = ..., subscriptions_suspended: _Optional[int] = ...) -> None: ...
+    steps_failed: int
+    def __init__(self, invoices_created: _Optional[int] = ..., invoices_finalized: _Optional[int] = ..., subscriptions_renewed: _Optional[int] = ..., subscriptions_canceled: _Optional[int] = ..., invoices_overdue: _Optional[int] = ..., invoices_held: _Optional[int] = ..., subscriptions_suspended: _Optional[int] = ..., steps_failed: _Optional[int] = ...) -> None: ...
 
 class VoidInvoiceRequest(_message.Message):
     __slots__ = ("invoice_id", "reason")
