@@ -198,7 +198,10 @@ def _huge_requests(serial: int) -> list[tuple[str, Message]]:
             ),
         ),
         ("GetSubscription", pb.GetSubscriptionRequest(organization_id=big)),
-        ("ChangeTier", pb.ChangeTierRequest(organization_id=ORG, tier=2, request_id=big)),
+        (
+            "ChangeTier",
+            pb.ChangeTierRequest(organization_id=ORG, tier=common_pb2.TIER_PRO, request_id=big),
+        ),
         ("CancelSubscription", pb.CancelSubscriptionRequest(organization_id=big)),
         ("ListInvoices", pb.ListInvoicesRequest(organization_id=ORG, page_token=big)),
         ("GetInvoice", pb.GetInvoiceRequest(invoice_id=big)),
@@ -213,7 +216,7 @@ def _huge_requests(serial: int) -> list[tuple[str, Message]]:
         ("SetTaxRate", pb.SetTaxRateRequest(organization_id=ORG, tax_rate=big)),
         ("ListEvents", pb.ListEventsRequest(organization_id=ORG, types=[big, big])),
         ("UpsertPlan", pb.UpsertPlanRequest()),
-        ("SetMeterPrice", pb.SetMeterPriceRequest(tier=2)),
+        ("SetMeterPrice", pb.SetMeterPriceRequest(tier=common_pb2.TIER_PRO)),
         ("ListAuditEntries", pb.ListAuditEntriesRequest(entity_id=big, page_token=big)),
     ]
 
