@@ -144,11 +144,12 @@ def _save_plan(state: State, plan: Plan, now: datetime) -> None:
     state.plans[plan.tier] = replace(plan, prices={}, limits=dict(plan.limits))
 
 
-def _add_price(state: State, tier: Tier, price: MeterPrice, effective_from: datetime) -> None:
+def _add_price(state: State, tier: Tier, price: MeterPrice, effective_from: datetime) -> bool:
     key = (tier, price.usage_type, effective_from)
     if key in state.prices:
-        raise UniqueViolation(f"a {price.usage_type} price of {tier} from {effective_from}")
+        return False
     state.prices[key] = price
+    return True
 
 
 def _add_subscription(state: State, subscription: Subscription, segment: PlanSegment) -> bool:
@@ -406,8 +407,8 @@ class InMemoryPriceBook(_Repository):
     async def save_plan(self, plan: Plan, now: datetime) -> None:
         self._scope.write(_save_plan, plan, now)
 
-    async def add_price(self, tier: Tier, price: MeterPrice, effective_from: datetime) -> None:
-        self._scope.write(_add_price, tier, price, effective_from)
+    async def add_price(self, tier: Tier, price: MeterPrice, effective_from: datetime) -> bool:
+        return self._scope.write(_add_price, tier, price, effective_from)
 
 
 class InMemorySubscriptions(_Repository):

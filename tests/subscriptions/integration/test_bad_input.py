@@ -883,12 +883,6 @@ async def test_invoices_in_the_wrong_state_are_failed_precondition(
     assert changed_tables(before, await snapshot(databases.subscriptions)) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: SetMeterPrice at an instant where the (tier, meter) already has a price "
-    "(another call's, or the seed's at 2000-01-01) answers INTERNAL: the UNIQUE constraint "
-    "on meter_prices(tier, usage_type, effective_from) raises IntegrityError unmapped",
-)
 async def test_a_second_meter_price_at_the_same_instant_is_refused_not_internal(
     shared_services: Services, databases: ServiceDatabases
 ) -> None:
@@ -904,7 +898,7 @@ async def test_a_second_meter_price_at_the_same_instant_is_refused_not_internal(
     answer = await refused(
         services.subscriptions.SetMeterPrice(again(World("", "")), metadata=services.operator())
     )
-    assert answer.code in (AE, FP), answer
+    assert (answer.code, answer.reason) == (AE, "PRICE_EXISTS"), answer
     assert changed_tables(before, await snapshot(databases.subscriptions)) == []
 
 

@@ -113,8 +113,9 @@ async def fuzzed(
 
 
 def known_duplicate_price(fuzzed: Fuzzed, request: Any) -> bool:
-    """A meter price at an instant the (tier, meter) has one already answers INTERNAL (the
-    strict xfail in test_bad_input.py); the fuzz steps around it and records what it adds."""
+    """A meter price at an instant the (tier, meter) has one already: refused ALREADY_EXISTS
+    (PRICE_EXISTS; test_bad_input.py), which the field oracle cannot foresee; the fuzz steps
+    around it and records what it adds."""
     if not request.HasField("effective_time"):
         return False  # now: the clock does not move in this module, but the key is unique
     stamp = request.effective_time

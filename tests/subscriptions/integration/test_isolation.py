@@ -152,24 +152,7 @@ def unauthenticated(services: Services) -> dict[str, Metadata]:
     }
 
 
-AUDIT_LEAK = (
-    "defect: ListAuditEntries checks billing:admin but not the token's organisation: a "
-    "billing:admin token bound to OTHER_ORG reads ORG's audit entries (organization_id=ORG, "
-    "or no organization_id at all); SPEC §10 and Principal.can_access say a bound token "
-    "reaches only its own organisation"
-)
-KNOWN_DEFECTS = {"ListAuditEntries": AUDIT_LEAK}
-
-
-@pytest.mark.parametrize(
-    "method",
-    [
-        pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=KNOWN_DEFECTS[m]))
-        if m in KNOWN_DEFECTS
-        else m
-        for m in REQUESTS
-    ],
-)
+@pytest.mark.parametrize("method", list(REQUESTS))
 async def test_every_rpc_refuses_the_wrong_caller_and_writes_nothing(
     services: Services, databases: ServiceDatabases, method: str
 ) -> None:
@@ -274,10 +257,6 @@ async def test_admin_only_fields_with_a_customer_token_are_permission_denied(
     assert changed_tables(before, await snapshot(databases.subscriptions)) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=AUDIT_LEAK,
-)
 async def test_a_bound_operator_token_lists_only_its_own_audit_entries(
     services: Services,
 ) -> None:
@@ -296,11 +275,6 @@ async def test_a_bound_operator_token_lists_only_its_own_audit_entries(
         assert failure.code in (Code.NOT_FOUND, Code.PERMISSION_DENIED)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: RunBillingCycle with a billing:admin token bound to OTHER_ORG closes "
-    "ORG's due period (invoices it, renews it): a bound token reaches another organisation",
-)
 async def test_a_bound_operator_token_bills_no_other_organisation(
     services: Services, databases: ServiceDatabases
 ) -> None:

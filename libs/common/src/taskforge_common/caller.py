@@ -25,6 +25,16 @@ class Caller:
         if not self.may_access(organization_id):
             raise PermissionDenied("this token is bound to a different organization")
 
+    def ensure_unbound(self, what: str) -> None:
+        """Work that spans organisations (billing runs, the price book) needs a token bound to
+        none: an organisation-bound token never acts beyond its organisation (SPEC §10), even
+        with billing:admin."""
+        if self.organization_id is not None:
+            raise PermissionDenied(
+                f"{what} acts across organizations: a token bound to one cannot",
+                reason=Reason.ORGANIZATION_FORBIDDEN,
+            )
+
     def ensure_admin(self, what: str) -> None:
         if not self.is_admin:
             raise PermissionDenied(

@@ -30,6 +30,7 @@ class Reason(StrEnum):
     # ALREADY_EXISTS
     IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
     SUBSCRIPTION_EXISTS = "SUBSCRIPTION_EXISTS"
+    PRICE_EXISTS = "PRICE_EXISTS"
     # FAILED_PRECONDITION
     USAGE_PERIOD_CLOSED = "USAGE_PERIOD_CLOSED"
     RESERVATION_NOT_ACTIVE = "RESERVATION_NOT_ACTIVE"
@@ -153,6 +154,7 @@ REASON_STATUS: dict[Reason, str] = {
     Reason.NOT_FOUND: NotFound.status,
     Reason.IDEMPOTENCY_KEY_REUSED: AlreadyExists.status,
     Reason.SUBSCRIPTION_EXISTS: AlreadyExists.status,
+    Reason.PRICE_EXISTS: AlreadyExists.status,
     Reason.USAGE_PERIOD_CLOSED: PreconditionFailed.status,
     Reason.RESERVATION_NOT_ACTIVE: PreconditionFailed.status,
     Reason.RESERVATION_EXPIRED: PreconditionFailed.status,

@@ -98,6 +98,7 @@ class BillingRun:
 
     async def run_as_of(self, as_of: datetime | None, caller: Caller) -> RunSummary:
         """RunBillingCycle: as of now, or as of an operator's `as_of` (back-dating and tests)."""
+        caller.ensure_unbound("a billing run")
         if as_of is not None:
             caller.ensure_admin("as_of")
         return await self.run(as_of or self._clock.now(), caller)

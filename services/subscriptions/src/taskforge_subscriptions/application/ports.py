@@ -81,9 +81,10 @@ class PriceBook(PriceBookReader, Protocol):
         """Fee, limits and features of a tier (prices are added with `add_price`)."""
         ...
 
-    async def add_price(self, tier: Tier, price: MeterPrice, effective_from: datetime) -> None:
+    async def add_price(self, tier: Tier, price: MeterPrice, effective_from: datetime) -> bool:
         """A new price for a meter from `effective_from` on; earlier prices stay as history so
-        past usage is always rated by the price then in force."""
+        past usage is always rated by the price then in force. False, writing nothing, when
+        the meter already has a price from that very instant."""
         ...
 
 

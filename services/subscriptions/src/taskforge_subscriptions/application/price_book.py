@@ -8,7 +8,7 @@ from datetime import datetime
 
 from taskforge_common.caller import Caller
 from taskforge_common.clock import Clock
-from taskforge_common.errors import InvalidArgument, NotFound
+from taskforge_common.errors import AlreadyExists, InvalidArgument, NotFound, Reason
 from taskforge_subscriptions.application.changes import ChangeLog
 from taskforge_subscriptions.application.ports import UnitOfWorkFactory
 from taskforge_subscriptions.domain.plans import MeterPrice, Plan, Tier
@@ -21,6 +21,7 @@ class PriceBookAdmin:
 
     async def upsert_plan(self, plan: Plan, caller: Caller) -> Plan:
         caller.ensure_admin("editing the price book")
+        caller.ensure_unbound("editing the price book")
         if (plan.tier is Tier.CUSTOM) != (plan.price_per_month is None):
             raise InvalidArgument(
                 "price_per_month is set for every tier but custom (priced per subscription)",
@@ -47,13 +48,20 @@ class PriceBookAdmin:
         self, tier: Tier, price: MeterPrice, effective_from: datetime | None, caller: Caller
     ) -> Plan:
         caller.ensure_admin("editing the price book")
+        caller.ensure_unbound("editing the price book")
         now = self._clock.now()
         since = effective_from or now
         async with self._unit_of_work() as uow:
             plans = await uow.price_book.plans()
             if tier not in plans:
                 raise NotFound(f"no {tier} plan")
-            await uow.price_book.add_price(tier, price, since)
+            if not await uow.price_book.add_price(tier, price, since):
+                raise AlreadyExists(
+                    f"{price.usage_type} on {tier} already has a price from {since.isoformat()}:"
+                    " prices are history, add one from another instant",
+                    reason=Reason.PRICE_EXISTS,
+                    field="effective_time",
+                )
             await ChangeLog(uow, caller, now).audit(
                 "price.added",
                 "plan",

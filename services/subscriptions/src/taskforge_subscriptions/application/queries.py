@@ -177,6 +177,10 @@ class BillingQueries:
     ) -> Page[AuditEntry]:
         """The audit trail for operators (SPEC §10), newest first."""
         caller.ensure_admin("reading the audit trail")
+        if caller.organization_id is not None:
+            # A bound token reads its own organisation's trail, never another's or everyone's.
+            caller.ensure_access(organization_id or caller.organization_id)
+            organization_id = caller.organization_id
         size = page_size(requested_size)
         query = f"audit:{organization_id or ''}:{entity_id or ''}"
         after = self._cursor(token, query)

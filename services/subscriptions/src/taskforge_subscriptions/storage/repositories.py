@@ -254,9 +254,10 @@ class SqlPriceBook(_Repository):
                 ],
             )
 
-    async def add_price(self, tier: Tier, price: MeterPrice, effective_from: datetime) -> None:
-        await self._session.execute(
-            t.meter_prices.insert().values(
+    async def add_price(self, tier: Tier, price: MeterPrice, effective_from: datetime) -> bool:
+        statement = (
+            self._insert(t.meter_prices)
+            .values(
                 tier=tier.value,
                 usage_type=price.usage_type.value,
                 effective_from=effective_from,
@@ -265,7 +266,10 @@ class SqlPriceBook(_Repository):
                 bands=to_json_safe(list(price.bands)),
                 included=price.included,
             )
+            .on_conflict_do_nothing(index_elements=["tier", "usage_type", "effective_from"])
+            .returning(t.meter_prices.c.tier)
         )
+        return (await self._session.execute(statement)).scalar_one_or_none() is not None
 
 
 # --- Subscriptions. --------------------------------------------------------------------------

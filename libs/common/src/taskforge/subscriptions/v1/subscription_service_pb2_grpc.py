@@ -30,7 +30,8 @@ class SubscriptionServiceStub:
 
     Every call needs a bearer JWT (UNAUTHENTICATED otherwise) with the scope named on the RPC
     (PERMISSION_DENIED otherwise); an organisation-bound token never reaches another's data (its
-    invoices answer NOT_FOUND). Admin-only fields (start_time, effective_time, as_of, the custom
+    invoices answer NOT_FOUND), even with billing:admin: billing runs and the price book, which
+    span organisations, need an unbound token. Admin-only fields (start_time, effective_time, as_of, the custom
     tier, immediate cancellation) answer PERMISSION_DENIED for other callers.
 
     Bounds on every field (SPEC §11): timestamps from 2000-01-01T00:00:00Z to before
@@ -44,7 +45,8 @@ class SubscriptionServiceStub:
     INVALID_ARGUMENT: INVALID_FIELD (with a BadRequest field path), UNDECODABLE_REQUEST
     NOT_FOUND: NOT_FOUND
     ALREADY_EXISTS: SUBSCRIPTION_EXISTS (a live subscription), IDEMPOTENCY_KEY_REUSED (a
-    request_id reused with another payload)
+    request_id reused with another payload), PRICE_EXISTS (SetMeterPrice at an instant the
+    meter already has a price from)
     FAILED_PRECONDITION: INVALID_STATE_TRANSITION (e.g. voiding a paid invoice, a change after
     the period ended before the billing run closed it), SUBSCRIPTION_CANCELED,
     CONCURRENT_UPDATE (another change won; retry), PAYMENT_MISMATCH (not the amount due)
@@ -167,7 +169,8 @@ class SubscriptionServiceServicer:
 
     Every call needs a bearer JWT (UNAUTHENTICATED otherwise) with the scope named on the RPC
     (PERMISSION_DENIED otherwise); an organisation-bound token never reaches another's data (its
-    invoices answer NOT_FOUND). Admin-only fields (start_time, effective_time, as_of, the custom
+    invoices answer NOT_FOUND), even with billing:admin: billing runs and the price book, which
+    span organisations, need an unbound token. Admin-only fields (start_time, effective_time, as_of, the custom
     tier, immediate cancellation) answer PERMISSION_DENIED for other callers.
 
     Bounds on every field (SPEC §11): timestamps from 2000-01-01T00:00:00Z to before
@@ -181,7 +184,8 @@ class SubscriptionServiceServicer:
     INVALID_ARGUMENT: INVALID_FIELD (with a BadRequest field path), UNDECODABLE_REQUEST
     NOT_FOUND: NOT_FOUND
     ALREADY_EXISTS: SUBSCRIPTION_EXISTS (a live subscription), IDEMPOTENCY_KEY_REUSED (a
-    request_id reused with another payload)
+    request_id reused with another payload), PRICE_EXISTS (SetMeterPrice at an instant the
+    meter already has a price from)
     FAILED_PRECONDITION: INVALID_STATE_TRANSITION (e.g. voiding a paid invoice, a change after
     the period ended before the billing run closed it), SUBSCRIPTION_CANCELED,
     CONCURRENT_UPDATE (another change won; retry), PAYMENT_MISMATCH (not the amount due)
@@ -455,7 +459,8 @@ class SubscriptionService:
 
     Every call needs a bearer JWT (UNAUTHENTICATED otherwise) with the scope named on the RPC
     (PERMISSION_DENIED otherwise); an organisation-bound token never reaches another's data (its
-    invoices answer NOT_FOUND). Admin-only fields (start_time, effective_time, as_of, the custom
+    invoices answer NOT_FOUND), even with billing:admin: billing runs and the price book, which
+    span organisations, need an unbound token. Admin-only fields (start_time, effective_time, as_of, the custom
     tier, immediate cancellation) answer PERMISSION_DENIED for other callers.
 
     Bounds on every field (SPEC §11): timestamps from 2000-01-01T00:00:00Z to before
@@ -469,7 +474,8 @@ class SubscriptionService:
     INVALID_ARGUMENT: INVALID_FIELD (with a BadRequest field path), UNDECODABLE_REQUEST
     NOT_FOUND: NOT_FOUND
     ALREADY_EXISTS: SUBSCRIPTION_EXISTS (a live subscription), IDEMPOTENCY_KEY_REUSED (a
-    request_id reused with another payload)
+    request_id reused with another payload), PRICE_EXISTS (SetMeterPrice at an instant the
+    meter already has a price from)
     FAILED_PRECONDITION: INVALID_STATE_TRANSITION (e.g. voiding a paid invoice, a change after
     the period ended before the billing run closed it), SUBSCRIPTION_CANCELED,
     CONCURRENT_UPDATE (another change won; retry), PAYMENT_MISMATCH (not the amount due)
