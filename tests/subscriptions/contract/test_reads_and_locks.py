@@ -307,3 +307,20 @@ async def test_entitlements_go_to_the_generic_outbox(database: Database) -> None
     assert [(r.topic, r.version, r.payload, r.created_at) for r in rows] == [
         ("metering.entitlements", 7, {"limit": "5"}, MARCH)
     ]
+
+
+async def test_a_second_price_from_the_same_instant_is_refused_and_writes_nothing(
+    unit_of_work: UnitOfWorkFactory,
+) -> None:
+    first = MeterPrice(UsageType.API_CALL, D("0.00002"))
+    async with unit_of_work() as uow:
+        assert await uow.price_book.add_price(Tier.ENTERPRISE, first, APRIL)
+        # The refusal leaves the transaction usable (ON CONFLICT, not an aborted statement).
+        assert not await uow.price_book.add_price(
+            Tier.ENTERPRISE, MeterPrice(UsageType.API_CALL, D("9")), APRIL
+        )
+        await uow.commit()
+    async with unit_of_work.reader() as reader:
+        history = (await reader.price_book.price_history([Tier.ENTERPRISE]))[Tier.ENTERPRISE]
+    from_april = [p.price for p in history if p.effective_from == APRIL]
+    assert from_april == [first]
