@@ -173,21 +173,12 @@ class BillingRun:
             created = await uow.invoices.add(draft)
             changes = ChangeLog(uow, caller, now)
             if current.renews:
-                changed = replace(
-                    current,
-                    period_index=current.period_index + 1,
-                    updated_at=now,
-                    version=current.version + 1,
-                )
+                changed = current.revised(now, period_index=current.period_index + 1)
                 action, event = "subscription.renewed", "subscription.updated"
                 summary.subscriptions_renewed += 1
             else:
-                changed = replace(
-                    current,
-                    status=SubscriptionStatus.CANCELED,
-                    canceled_at=period.end,
-                    updated_at=now,
-                    version=current.version + 1,
+                changed = current.revised(
+                    now, status=SubscriptionStatus.CANCELED, canceled_at=period.end
                 )
                 action = event = "subscription.canceled"
                 summary.subscriptions_canceled += 1
@@ -336,12 +327,7 @@ class BillingRun:
         closed = subscription.usage_closed_before
         if closed is not None and closed >= invoice.period_end:
             return
-        changed = replace(
-            subscription,
-            usage_closed_before=invoice.period_end,
-            updated_at=now,
-            version=subscription.version + 1,
-        )
+        changed = subscription.revised(now, usage_closed_before=invoice.period_end)
         if await uow.subscriptions.update(changed, subscription.version):
             await changes.subscription_changed(
                 "subscription.usage_closed", subscription, changed, "subscription.updated"
@@ -384,12 +370,7 @@ class BillingRun:
                 current = await uow.subscriptions.lock(subscription_id)
                 if current is None or current.status is not SubscriptionStatus.ACTIVE:
                     continue
-                changed = replace(
-                    current,
-                    status=SubscriptionStatus.PAST_DUE,
-                    updated_at=now,
-                    version=current.version + 1,
-                )
+                changed = current.revised(now, status=SubscriptionStatus.PAST_DUE)
                 if not await uow.subscriptions.update(changed, current.version):
                     continue
                 await ChangeLog(uow, caller, now).subscription_changed(

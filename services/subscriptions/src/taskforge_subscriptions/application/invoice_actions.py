@@ -95,12 +95,7 @@ class InvoiceActions:
         oldest = await uow.invoices.oldest_open_due_date(subscription.id)
         if oldest is not None and oldest + self._suspension_grace < now:
             return  # another invoice is still overdue beyond the grace
-        active = replace(
-            subscription,
-            status=SubscriptionStatus.ACTIVE,
-            updated_at=now,
-            version=subscription.version + 1,
-        )
+        active = subscription.revised(now, status=SubscriptionStatus.ACTIVE)
         if await uow.subscriptions.update(active, subscription.version):
             await changes.subscription_changed(
                 "subscription.reactivated", subscription, active, "subscription.updated"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -252,14 +252,7 @@ class SubscriptionUseCases:
                     f"the subscription is on the {command.tier} tier already",
                     reason=Reason.INVALID_STATE_TRANSITION,
                 )
-            changed = replace(
-                current,
-                tier=command.tier,
-                price_per_month=price,
-                limits=limits,
-                updated_at=now,
-                version=current.version + 1,
-            )
+            changed = current.revised(now, tier=command.tier, price_per_month=price, limits=limits)
             change = tier_change(
                 current.tier,
                 current.cycle_fee,
@@ -349,9 +342,7 @@ class SubscriptionUseCases:
             current = await self._locked(uow, command.organization_id)
             if current.cancel_at_period_end:
                 return current  # asked twice: nothing more to do
-            changed = replace(
-                current, cancel_at_period_end=True, updated_at=now, version=current.version + 1
-            )
+            changed = current.revised(now, cancel_at_period_end=True)
             await self._save(uow, changed, current.version)
             await ChangeLog(uow, caller, now, command.request_id).subscription_changed(
                 "subscription.cancel_scheduled", current, changed, "subscription.updated"
@@ -390,13 +381,7 @@ class SubscriptionUseCases:
                     reason=Reason.CONCURRENT_UPDATE,
                 )
             check_subscription_transition(current.status, SubscriptionStatus.CANCELED)
-            changed = replace(
-                current,
-                status=SubscriptionStatus.CANCELED,
-                canceled_at=at,
-                updated_at=now,
-                version=current.version + 1,
-            )
+            changed = current.revised(now, status=SubscriptionStatus.CANCELED, canceled_at=at)
             await self._save(uow, changed, current.version)
             changes = ChangeLog(uow, caller, now, command.request_id)
             tax_rate = await self._tax_rate(uow, current.organization_id)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from taskforge_common.errors import PreconditionFailed, Reason
 from taskforge_common.meters import UsageType
@@ -103,6 +104,11 @@ class Subscription:
     @property
     def is_live(self) -> bool:
         return self.status is not SubscriptionStatus.CANCELED
+
+    def revised(self, now: datetime, **changes: Any) -> Subscription:
+        """This subscription with `changes`, changed at `now`: one version on, so a writer
+        still holding the previous version finds its guarded UPDATE matching no row."""
+        return replace(self, **changes, updated_at=now, version=self.version + 1)
 
     @property
     def entitlements_version(self) -> int:
