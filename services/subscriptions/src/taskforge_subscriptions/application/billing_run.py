@@ -336,48 +336,79 @@ class BillingRun:
     # Overdue and suspension ------------------------------------------------------------------
 
     async def _mark_overdue(self, as_of: datetime, caller: Caller, summary: RunSummary) -> None:
+        failed: set[str] = set()
         while True:
             async with self._unit_of_work.reader() as reader:
-                late = await reader.invoices.past_due(as_of, self._settings.batch_size)
-            progress = 0
-            for seen in late:
-                now = self._clock.now()
-                async with self._unit_of_work() as uow:
-                    invoice = await uow.invoices.lock(seen.id)
-                    if invoice is None or invoice.status not in OPEN_STATUSES - {
-                        InvoiceStatus.OVERDUE
-                    }:
-                        continue
-                    overdue = replace(invoice, status=InvoiceStatus.OVERDUE)
-                    if not await uow.invoices.transition(overdue, invoice.status):
-                        continue
-                    await ChangeLog(uow, caller, now).invoice_changed(
-                        "invoice.overdue", invoice, overdue, "invoice.overdue"
+                late = [
+                    i
+                    for i in await reader.invoices.past_due(
+                        as_of, self._settings.batch_size + len(failed)
                     )
-                    await uow.commit()
-                summary.invoices_overdue += 1
-                progress += 1
-            if progress == 0:
+                    if i.id not in failed
+                ]
+            if not late:
                 return
+            marked = await self._concurrently(
+                [({seen.id}, self._mark_one_overdue(seen, caller, summary)) for seen in late],
+                summary,
+                failed,
+            )
+            if not any(marked):
+                return
+
+    async def _mark_one_overdue(self, seen: Invoice, caller: Caller, summary: RunSummary) -> bool:
+        now = self._clock.now()
+        async with self._unit_of_work() as uow:
+            invoice = await uow.invoices.lock(seen.id)
+            if invoice is None or invoice.status not in OPEN_STATUSES - {InvoiceStatus.OVERDUE}:
+                return False
+            overdue = replace(invoice, status=InvoiceStatus.OVERDUE)
+            if not await uow.invoices.transition(overdue, invoice.status):
+                return False
+            await ChangeLog(uow, caller, now).invoice_changed(
+                "invoice.overdue", invoice, overdue, "invoice.overdue"
+            )
+            await uow.commit()
+        summary.invoices_overdue += 1
+        return True
 
     async def _suspend(self, as_of: datetime, caller: Caller, summary: RunSummary) -> None:
         due_before = as_of - self._settings.suspension_grace
-        async with self._unit_of_work.reader() as reader:
-            overdue = await reader.invoices.subscriptions_overdue_since(due_before, 10_000)
-        for subscription_id in overdue:
-            now = self._clock.now()
-            async with self._unit_of_work() as uow:
-                current = await uow.subscriptions.lock(subscription_id)
-                if current is None or current.status is not SubscriptionStatus.ACTIVE:
-                    continue
-                changed = current.revised(now, status=SubscriptionStatus.PAST_DUE)
-                if not await uow.subscriptions.update(changed, current.version):
-                    continue
-                await ChangeLog(uow, caller, now).subscription_changed(
-                    "subscription.past_due", current, changed, "subscription.updated"
-                )
-                await uow.commit()
-            summary.subscriptions_suspended += 1
+        failed: set[str] = set()
+        while True:
+            async with self._unit_of_work.reader() as reader:
+                overdue = [
+                    subscription_id
+                    for subscription_id in await reader.invoices.subscriptions_overdue_since(
+                        due_before, self._settings.batch_size + len(failed)
+                    )
+                    if subscription_id not in failed
+                ]
+            if not overdue:
+                return
+            suspended = await self._concurrently(
+                [({sid}, self._suspend_one(sid, caller, summary)) for sid in overdue],
+                summary,
+                failed,
+            )
+            if not any(suspended):
+                return
+
+    async def _suspend_one(self, subscription_id: str, caller: Caller, summary: RunSummary) -> bool:
+        now = self._clock.now()
+        async with self._unit_of_work() as uow:
+            current = await uow.subscriptions.lock(subscription_id)
+            if current is None or current.status is not SubscriptionStatus.ACTIVE:
+                return False
+            changed = current.revised(now, status=SubscriptionStatus.PAST_DUE)
+            if not await uow.subscriptions.update(changed, current.version):
+                return False
+            await ChangeLog(uow, caller, now).subscription_changed(
+                "subscription.past_due", current, changed, "subscription.updated"
+            )
+            await uow.commit()
+        summary.subscriptions_suspended += 1
+        return True
 
     async def _concurrently(
         self,
