@@ -8,11 +8,25 @@ import argparse
 import asyncio
 import os
 
-from bench import check_limits, ingest, memory, unary
+from bench import billing_run, check_limits, ingest, memory, unary
 from bench.summary import Row, print_table
 
-FULL = {"ingest_events": 200_000, "unary_calls": 10_000, "check_calls": 5000, "memory": 1_000_000}
-QUICK = {"ingest_events": 20_000, "unary_calls": 1000, "check_calls": 500, "memory": 100_000}
+FULL = {
+    "ingest_events": 200_000,
+    "unary_calls": 10_000,
+    "check_calls": 5000,
+    "memory": 1_000_000,
+    "billing_subscriptions": 10_000,
+    "billing_small": 1000,
+}
+QUICK = {
+    "ingest_events": 20_000,
+    "unary_calls": 1000,
+    "check_calls": 500,
+    "memory": 100_000,
+    "billing_subscriptions": 500,
+    "billing_small": 100,
+}
 
 
 def main() -> None:
@@ -51,6 +65,12 @@ def main() -> None:
     memory_figures = asyncio.run(memory.measure(sizes["memory"]))
     memory.report(memory_figures)
     table += memory.rows(memory_figures)
+    print()
+    billing_figures = asyncio.run(
+        billing_run.measure(sizes["billing_subscriptions"], sizes["billing_small"])
+    )
+    billing_run.report(billing_figures)
+    table += billing_run.rows(billing_figures)
     print()
     print("summary" + (" (--quick: sizes reduced, figures not comparable)" if args.quick else ""))
     print_table(table)
