@@ -301,8 +301,13 @@ class BillingRun:
             try:
                 if coverage:
                     raise InvariantViolation("; ".join(coverage))
-                final = await finalize(uow, changes, rerated, now)
-                await self._close_usage(uow, changes, final, now)
+                await finalize(
+                    uow,
+                    changes,
+                    rerated,
+                    now,
+                    before_numbering=lambda: self._close_usage(uow, changes, rerated, now),
+                )
             except InvariantViolation:
                 logger.error(
                     "invoice %s held as a draft for an operator",

@@ -8,11 +8,12 @@ finalization, logs the numbers and leaves the draft for an operator.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
+from taskforge_common.errors import PreconditionFailed, Reason
 from taskforge_common.ids import new_id
 from taskforge_common.money import Money
 from taskforge_subscriptions.application.changes import ChangeLog
@@ -108,14 +109,20 @@ class InvariantViolation(Exception):
     """A draft whose numbers do not add up; it stays a draft for an operator to look at."""
 
 
-async def finalize(uow: UnitOfWork, changes: ChangeLog, draft: Invoice, now: datetime) -> Invoice:
+async def finalize(
+    uow: UnitOfWork,
+    changes: ChangeLog,
+    draft: Invoice,
+    now: datetime,
+    *,
+    before_numbering: Callable[[], Awaitable[None]] | None = None,
+) -> Invoice:
     """Number the draft, apply the credit it takes and mark it sent (or paid when credit
     covers it), all in the caller's transaction. Raises InvariantViolation, spending nothing,
-    when the numbers do not add up; returns the draft unchanged if another writer finalized
-    it first (the guarded UPDATE matched no row)."""
+    when the numbers do not add up, and PreconditionFailed (rolling back, so no number is
+    burned) if another writer finalized it first. `before_numbering` runs the caller's own
+    writes of this finalization before the number is taken."""
     credit_before = await uow.credit.lock_balance(draft.organization_id, draft.currency)
-    # The number is the invoice's identity on paper: allocated only once all else holds, in
-    # this transaction, so a refused or rolled-back finalization burns none.
     final = draft.finalized("pending", now, credit_before)
     credit_after = credit_before - final.totals.credit_applied
     problems = invoice_violations(final, credit_before, credit_after)
@@ -133,10 +140,6 @@ async def finalize(uow: UnitOfWork, changes: ChangeLog, draft: Invoice, now: dat
             },
         )
         raise InvariantViolation("; ".join(problems))
-    sequence = await uow.sequences.next(INVOICE_SEQUENCE)
-    final = draft.finalized(document_number("INV", now.year, sequence), now, credit_before)
-    if not await uow.invoices.transition(final, InvoiceStatus.DRAFT):
-        return draft
     applied = final.totals.credit_applied
     if applied.amount:
         await uow.credit.move(
@@ -148,6 +151,18 @@ async def finalize(uow: UnitOfWork, changes: ChangeLog, draft: Invoice, now: dat
                 now,
                 invoice_id=draft.id,
             )
+        )
+    if before_numbering is not None:
+        await before_numbering()
+    # The number is the invoice's identity on paper: taken last, once all else holds, inside
+    # this transaction, so a refused or rolled-back finalization burns none. The counter's row
+    # stays locked from here to the commit, which serialises finalizations: as little as
+    # possible comes after it.
+    sequence = await uow.sequences.next(INVOICE_SEQUENCE)
+    final = draft.finalized(document_number("INV", now.year, sequence), now, credit_before)
+    if not await uow.invoices.transition(final, InvoiceStatus.DRAFT):
+        raise PreconditionFailed(
+            "the invoice was finalized meanwhile", reason=Reason.CONCURRENT_UPDATE
         )
     await changes.invoice_changed("invoice.finalized", draft, final, "invoice.finalized")
     if final.status is InvoiceStatus.PAID:
