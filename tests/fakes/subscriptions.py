@@ -415,6 +415,10 @@ class InMemorySubscriptions(_Repository):
     async def get(self, subscription_id: str) -> Subscription | None:
         return self._state.subscriptions.get(subscription_id)
 
+    async def get_many(self, subscription_ids: Collection[str]) -> dict[str, Subscription]:
+        stored = self._state.subscriptions
+        return {i: stored[i] for i in subscription_ids if i in stored}
+
     async def live_for_organization(self, organization_id: str) -> Subscription | None:
         for subscription in self._state.subscriptions.values():
             if subscription.organization_id == organization_id and subscription.is_live:

@@ -324,3 +324,15 @@ async def test_a_second_price_from_the_same_instant_is_refused_and_writes_nothin
         history = (await reader.price_book.price_history([Tier.ENTERPRISE]))[Tier.ENTERPRISE]
     from_april = [p.price for p in history if p.effective_from == APRIL]
     assert from_april == [first]
+
+
+async def test_subscriptions_are_read_by_the_batch(unit_of_work: UnitOfWorkFactory) -> None:
+    first, second = subscription(1, new_org()), subscription(2, new_org())
+    async with unit_of_work() as uow:
+        assert await uow.subscriptions.add(first, segment())
+        assert await uow.subscriptions.add(second, segment())
+        await uow.commit()
+    async with unit_of_work.reader() as reader:
+        found = await reader.subscriptions.get_many([first.id, second.id, row_id(99)])
+        assert found == {first.id: first, second.id: second}
+        assert await reader.subscriptions.get_many([]) == {}

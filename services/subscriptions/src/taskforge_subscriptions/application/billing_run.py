@@ -28,6 +28,7 @@ from taskforge_subscriptions.application.invoicing import (
     InvariantViolation,
     finalize,
     period_end_draft,
+    tax_rate_of,
 )
 from taskforge_subscriptions.application.ports import UnitOfWork, UnitOfWorkFactory
 from taskforge_subscriptions.application.usage import UsageRequest, UsageSource, rate_requests
@@ -168,7 +169,10 @@ class BillingRun:
                 return False  # another run holds it or has just closed this period
             period = current.current_period
             draft = period_end_draft(
-                current, usage_lines, await self._tax_rate(uow, current.organization_id), now
+                current,
+                usage_lines,
+                await tax_rate_of(uow, current.organization_id, self._settings.default_tax_rate),
+                now,
             )
             created = await uow.invoices.add(draft)
             changes = ChangeLog(uow, caller, now)
@@ -210,10 +214,9 @@ class BillingRun:
                 ]
                 if not drafts:
                     return
-                subscriptions = {
-                    d.subscription_id: await reader.subscriptions.get(d.subscription_id)
-                    for d in drafts
-                }
+                subscriptions = await reader.subscriptions.get_many(
+                    {d.subscription_id for d in drafts}
+                )
                 segments = await reader.subscriptions.segments(list(subscriptions))
                 history = await reader.price_book.price_history(
                     {seg.tier for own in segments.values() for seg in own}
@@ -221,7 +224,6 @@ class BillingRun:
             requests = []
             for draft in drafts:
                 owner = subscriptions[draft.subscription_id]
-                assert owner is not None
                 requests.append(
                     UsageRequest(
                         draft.organization_id,
@@ -238,7 +240,6 @@ class BillingRun:
             queues: dict[str, list[tuple[Invoice, Sequence[InvoiceLine], list[str]]]] = {}
             for draft, usage in zip(drafts, rated, strict=True):
                 owner = subscriptions[draft.subscription_id]
-                assert owner is not None
                 billed = _billed_period(draft)
                 coverage = segment_violations(
                     billed, fee_segments(billed, segments[owner.id], owner.cycle.months)
@@ -443,10 +444,6 @@ class BillingRun:
                     return False
 
         return list(await asyncio.gather(*(bounded(ids, step) for ids, step in steps)))
-
-    async def _tax_rate(self, uow: UnitOfWork, organization_id: str) -> Decimal:
-        rate = await uow.tax_rates.get(organization_id)
-        return self._settings.default_tax_rate if rate is None else rate
 
 
 def _billed_period(invoice: Invoice) -> Period:

@@ -17,7 +17,7 @@ from taskforge_common.errors import PreconditionFailed, Reason
 from taskforge_common.ids import new_id
 from taskforge_common.money import Money
 from taskforge_subscriptions.application.changes import ChangeLog
-from taskforge_subscriptions.application.ports import UnitOfWork
+from taskforge_subscriptions.application.ports import ReadUnitOfWork, UnitOfWork
 from taskforge_subscriptions.domain.billing import fee_line
 from taskforge_subscriptions.domain.credit import (
     CreditKind,
@@ -69,6 +69,13 @@ def draft_invoice(
         totals=compute_totals((line.amount for line in lines), tax_rate, Money.zero(currency)),
         created_at=now,
     )
+
+
+async def tax_rate_of(uow: ReadUnitOfWork, organization_id: str, default: Decimal) -> Decimal:
+    """The rate of the organisation's new invoices: its own (SetTaxRate), else the default
+    (SPEC §4: 0.10 unless configured)."""
+    rate = await uow.tax_rates.get(organization_id)
+    return default if rate is None else rate
 
 
 def period_end_draft(

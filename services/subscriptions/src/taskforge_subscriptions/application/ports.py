@@ -91,6 +91,10 @@ class PriceBook(PriceBookReader, Protocol):
 class SubscriptionsReader(Protocol):
     async def get(self, subscription_id: str) -> Subscription | None: ...
 
+    async def get_many(self, subscription_ids: Collection[str]) -> dict[str, Subscription]:
+        """The ones that exist, by id: a batch's in one read."""
+        ...
+
     async def live_for_organization(self, organization_id: str) -> Subscription | None:
         """The one subscription of the organisation that is not canceled, if any."""
         ...

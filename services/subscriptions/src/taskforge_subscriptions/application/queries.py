@@ -15,7 +15,7 @@ from taskforge_common.clock import Clock
 from taskforge_common.errors import InvalidArgument, NotFound
 from taskforge_common.money import Money
 from taskforge_common.page_tokens import PageTokens
-from taskforge_subscriptions.application.invoicing import period_end_draft
+from taskforge_subscriptions.application.invoicing import period_end_draft, tax_rate_of
 from taskforge_subscriptions.application.ports import (
     BillingEvent,
     Cursor,
@@ -203,12 +203,11 @@ class BillingQueries:
         if subscription is None:
             raise NotFound("the organization has no subscription that is not canceled")
         segments = (await uow.subscriptions.segments([subscription.id]))[subscription.id]
-        rate = await uow.tax_rates.get(organization_id)
         return _PreviewBasis(
             subscription,
             segments,
             await uow.price_book.price_history({s.tier for s in segments}),
-            self._default_tax_rate if rate is None else rate,
+            await tax_rate_of(uow, organization_id, self._default_tax_rate),
             await uow.credit.balance(organization_id, subscription.currency),
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -31,6 +31,7 @@ from taskforge_subscriptions.application.invoicing import (
     draft_invoice,
     finalize,
     issue_credit_note,
+    tax_rate_of,
 )
 from taskforge_subscriptions.application.ports import (
     StoredRequest,
@@ -60,7 +61,7 @@ class TierChanged:
 
 def fingerprint(command: object) -> str:
     """A digest of a command's payload: the same request id with another payload is refused."""
-    payload = to_json_safe(asdict(command))  # type: ignore[call-overload]
+    payload = to_json_safe(command)
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -104,10 +105,6 @@ class SubscriptionUseCases:
         self._usage = usage
         self._clock = clock
         self._default_tax_rate = default_tax_rate
-
-    async def _tax_rate(self, uow: UnitOfWork, organization_id: str) -> Decimal:
-        rate = await uow.tax_rates.get(organization_id)
-        return self._default_tax_rate if rate is None else rate
 
     async def _replay(
         self,
@@ -199,7 +196,7 @@ class SubscriptionUseCases:
                 period_start=period.start,
                 period_end=period.end,
                 lines=[fee_line(command.tier, command.cycle, price, period, currency)],
-                tax_rate=await self._tax_rate(uow, command.organization_id),
+                tax_rate=await tax_rate_of(uow, command.organization_id, self._default_tax_rate),
                 now=now,
             )
             await uow.invoices.add(draft)
@@ -267,7 +264,7 @@ class SubscriptionUseCases:
                 current.id, at, PlanSegment(at, None, changed.tier, price, limits)
             )
             changes = ChangeLog(uow, caller, now, command.request_id)
-            tax_rate = await self._tax_rate(uow, current.organization_id)
+            tax_rate = await tax_rate_of(uow, current.organization_id, self._default_tax_rate)
             invoice = note = None
             if change.direction is ChangeDirection.UPGRADE and change.amount.amount:
                 draft = draft_invoice(
@@ -384,7 +381,7 @@ class SubscriptionUseCases:
             changed = current.revised(now, status=SubscriptionStatus.CANCELED, canceled_at=at)
             await self._save(uow, changed, current.version)
             changes = ChangeLog(uow, caller, now, command.request_id)
-            tax_rate = await self._tax_rate(uow, current.organization_id)
+            tax_rate = await tax_rate_of(uow, current.organization_id, self._default_tax_rate)
             await uow.invoices.add(
                 draft_invoice(
                     organization_id=current.organization_id,

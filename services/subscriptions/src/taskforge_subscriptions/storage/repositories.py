@@ -344,6 +344,13 @@ class SqlSubscriptions(_Repository):
             select(t.subscriptions).where(t.subscriptions.c.id == subscription_id)
         )
 
+    async def get_many(self, subscription_ids: Collection[str]) -> dict[str, Subscription]:
+        if not subscription_ids:
+            return {}
+        query = select(t.subscriptions).where(t.subscriptions.c.id.in_(list(subscription_ids)))
+        found = [_subscription(row) for row in await self._rows(query)]
+        return {subscription.id: subscription for subscription in found}
+
     def _live(self, organization_id: str) -> Select[Any]:
         return select(t.subscriptions).where(
             t.subscriptions.c.organization_id == organization_id, _LIVE
