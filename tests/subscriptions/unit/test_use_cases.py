@@ -490,3 +490,26 @@ async def test_one_broken_subscription_never_stops_the_others(
     BROKEN.clear()  # repaired: the next run bills it
     again = await billing.bill("2026-04-01T01:00:00Z")
     assert (again.steps_failed, again.invoices_created, again.invoices_finalized) == (0, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("paid_at", "standing"),
+    [
+        # The April invoice (due 05-01T01:00) is exactly 14 days overdue: not beyond the grace.
+        ("2026-05-15T01:00:00Z", SubscriptionStatus.ACTIVE),
+        # A second later it is beyond it: paying the older invoice does not lift the suspension.
+        ("2026-05-15T01:00:01Z", SubscriptionStatus.PAST_DUE),
+    ],
+)
+async def test_paying_lifts_a_suspension_only_if_no_other_invoice_is_beyond_the_grace(
+    paid_at: str, standing: SubscriptionStatus
+) -> None:
+    billing = Billing()
+    await billing.create()
+    first = billing.invoices()[0]  # due 03-31T00:00
+    await billing.bill("2026-04-01T01:00:00Z")  # the April invoice, due 05-01T01:00
+    await billing.bill("2026-04-14T00:00:01Z")  # the first is overdue beyond 14 days
+    assert (await billing.queries.subscription(ORG, CUSTOMER)).status is SubscriptionStatus.PAST_DUE
+    billing.clock.set(at(paid_at))
+    await billing.actions.apply_payment(first.id, "pay-1", D("31.90"), None, ADMIN)
+    assert (await billing.queries.subscription(ORG, CUSTOMER)).status is standing

@@ -46,6 +46,7 @@ from taskforge_subscriptions.domain.subscriptions import (
     SubscriptionStatus,
     fee_segments,
     periods_to_close,
+    suspension_cutoff,
 )
 
 logger = logging.getLogger(__name__)
@@ -379,7 +380,7 @@ class BillingRun:
         return True
 
     async def _suspend(self, as_of: datetime, caller: Caller, summary: RunSummary) -> None:
-        due_before = as_of - self._settings.suspension_grace
+        due_before = suspension_cutoff(as_of, self._settings.suspension_grace)
         failed: set[str] = set()
         while True:
             async with self._unit_of_work.reader() as reader:

@@ -20,7 +20,7 @@ from taskforge_subscriptions.domain.invoices import (
     InvoiceStatus,
     check_invoice_transition,
 )
-from taskforge_subscriptions.domain.subscriptions import SubscriptionStatus
+from taskforge_subscriptions.domain.subscriptions import SubscriptionStatus, suspension_cutoff
 
 MAX_TAX_RATE = Decimal(1)
 
@@ -93,7 +93,7 @@ class InvoiceActions:
         if subscription is None or subscription.status is not SubscriptionStatus.PAST_DUE:
             return
         oldest = await uow.invoices.oldest_open_due_date(subscription.id)
-        if oldest is not None and oldest + self._suspension_grace < now:
+        if oldest is not None and oldest < suspension_cutoff(now, self._suspension_grace):
             return  # another invoice is still overdue beyond the grace
         active = subscription.revised(now, status=SubscriptionStatus.ACTIVE)
         if await uow.subscriptions.update(active, subscription.version):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -117,6 +117,12 @@ class Subscription:
         the creation millisecond, then the subscription's own version in the low 20 bits."""
         created_ms = int(self.created_at.timestamp() * 1000)
         return (created_ms << 20) + min(self.version, (1 << 20) - 1)
+
+
+def suspension_cutoff(now: datetime, grace: timedelta) -> datetime:
+    """Invoices due before this instant are overdue beyond the suspension grace (SPEC §7): the
+    one boundary both suspending and lifting a suspension use."""
+    return now - grace
 
 
 def periods_to_close(subscription: Subscription, as_of: datetime) -> Iterator[Period]:
