@@ -32,4 +32,7 @@ def test_ids_made_in_one_millisecond_increase_in_the_order_they_are_made() -> No
     now = datetime(2026, 3, 10, 12, tzinfo=UTC)
     ids = [new_id(now) for _ in range(5_000)]
     assert ids == sorted(ids)
+    # The system clock gives a new datetime on each call, within one millisecond too.
+    apart = [new_id(now + timedelta(microseconds=n % 1000)) for n in range(5_000)]
+    assert apart == sorted(apart)
     assert all(uuid.UUID(i).version == 7 for i in ids[:10])

@@ -136,6 +136,8 @@ def test_currencies_never_mix(amount: Decimal, first: str, second: str) -> None:
         lambda: left + right,
         lambda: left - right,
         lambda: left < right,
+        lambda: left <= right,
+        lambda: left > right,
         lambda: left >= right,
         lambda: sum_money([left, right], first),
     ):

@@ -226,6 +226,25 @@ async def test_a_permanent_failure_is_parked_and_later_versions_proceed(
     [logged] = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert refused in logged.getMessage()
     assert "ann@example.com" not in caplog.text  # payloads are never logged
+    # A later version written afterwards is not held back by the parked one either.
+    await add(database, ("org-a", 3))
+    assert await relay.relay_once() == RelayResult(claimed=1, delivered=1)
+    assert receiver.versions("org-a") == [2, 3]
+
+
+async def test_a_run_never_skips_a_version_that_is_not_due_yet(database: Database) -> None:
+    """v2 was written (and failed) before v1 and v3 committed: v1 goes, v3 waits for v2."""
+    await add(database, ("org-a", 2))
+    receiver, clock = Receiver(), ManualClock(START)
+    receiver.failures[("org-a", 2)] = [DeliveryError("metering unavailable")]
+    relay = relay_for(database, receiver, clock)
+    assert await relay.relay_once() == RelayResult(claimed=1, failed=1)
+    await add(database, ("org-a", 1), ("org-a", 3))
+    assert await relay.relay_once() == RelayResult(claimed=1, delivered=1)
+    assert receiver.versions("org-a") == [1]
+    clock.advance(timedelta(minutes=10))  # v2's backoff is over
+    await relay.relay_once()
+    assert receiver.versions("org-a") == [1, 2, 3]
 
 
 async def test_a_relay_stopped_between_delivery_and_record_delivers_again(

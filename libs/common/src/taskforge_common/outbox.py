@@ -357,7 +357,7 @@ class OutboxRelay:
     ) -> None:
         async with slots:
             for position, message in enumerate(run):
-                if position and self._clock.now() >= lease_until:
+                if self._clock.now() >= lease_until:
                     # Another relay may take these now; delivering them too would race it.
                     outcomes.released.extend(m.id for m in run[position:])
                     return
