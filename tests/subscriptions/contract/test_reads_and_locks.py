@@ -5,6 +5,8 @@ the right rows, locks skip what another transaction holds, and the databases' ow
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Awaitable
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -41,10 +43,12 @@ from tests.subscriptions.contract.builders import (
     at,
     finalized,
     invoice,
+    movement,
     new_org,
     row_id,
     segment,
     subscription,
+    usd,
 )
 
 
@@ -336,3 +340,59 @@ async def test_subscriptions_are_read_by_the_batch(unit_of_work: UnitOfWorkFacto
         found = await reader.subscriptions.get_many([first.id, second.id, row_id(99)])
         assert found == {first.id: first, second.id: second}
         assert await reader.subscriptions.get_many([]) == {}
+
+
+async def _still_waiting(step: Awaitable[object], seconds: float = 0.3) -> bool:
+    task = asyncio.ensure_future(step)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if done:
+        task.result()
+        return False
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return True
+
+
+async def test_a_locked_credit_balance_makes_a_second_spender_wait(
+    backend: str, unit_of_work: UnitOfWorkFactory
+) -> None:
+    """Two finalizations of one organisation cannot both spend the same credit."""
+    if backend != "postgresql":
+        pytest.skip("the fake never waits and SQLite runs one transaction at a time")
+    org = new_org()
+    async with unit_of_work() as uow:
+        await uow.credit.lock_balance(org, "USD")
+        await uow.credit.move(movement(1, org, "10.00"))
+        await uow.commit()
+    async with asyncio.timeout(10), unit_of_work() as first:
+        # Locked, not yet written: the lock alone must hold the second spender back.
+        assert await first.credit.lock_balance(org, "USD") == usd("10.00")
+        async with unit_of_work() as second:
+            assert await _still_waiting(second.credit.lock_balance(org, "USD"))
+        await first.credit.move(movement(2, org, "-7.00"))
+        await first.commit()
+    async with unit_of_work() as third:
+        assert await third.credit.lock_balance(org, "USD") == usd("3.00")
+
+
+async def test_a_locked_invoice_makes_a_second_finalizer_wait(
+    backend: str, unit_of_work: UnitOfWorkFactory
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("the fake never waits and SQLite runs one transaction at a time")
+    owner = subscription(1, new_org())
+    draft = invoice(1, owner)
+    async with unit_of_work() as uow:
+        await uow.subscriptions.add(owner, segment())
+        assert await uow.invoices.add(draft)
+        await uow.commit()
+    async with asyncio.timeout(10), unit_of_work() as first:
+        assert await first.invoices.lock(draft.id) is not None
+        assert await first.subscriptions.lock_for_organization(owner.organization_id) == owner
+        # A waiting statement cut off leaves its transaction unusable: one unit of work each.
+        async with unit_of_work() as second:
+            assert await _still_waiting(second.invoices.lock(draft.id))
+        async with unit_of_work() as third:
+            organization = owner.organization_id
+            assert await _still_waiting(third.subscriptions.lock_for_organization(organization))

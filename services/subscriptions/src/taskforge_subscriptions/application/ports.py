@@ -222,8 +222,9 @@ class Credit(CreditReader, Protocol):
     async def add_note(self, note: CreditNote) -> None: ...
 
     async def move(self, movement: CreditMovement) -> Money:
-        """Apply a movement to the balance and record it; the new balance. Refuses (raises
-        ValueError) a movement that would make the balance negative."""
+        """Apply a movement to the balance this transaction locked with `lock_balance`, and
+        record it; the new balance. Refuses (raises ValueError) a movement that would make the
+        balance negative."""
         ...
 
 

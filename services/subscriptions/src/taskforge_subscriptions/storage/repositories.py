@@ -442,13 +442,9 @@ class SqlSubscriptions(_Repository):
         ).scalar_one_or_none()
         if closed is None:
             raise ValueError(f"subscription {subscription_id} has no open plan segment")
-        last = (
-            await self._session.execute(
-                select(func.max(p.position)).where(p.subscription_id == subscription_id)
-            )
-        ).scalar_one()
+        # The open segment is always the last one: the new one follows it.
         await self._session.execute(
-            t.plan_segments.insert().values(_segment_values(subscription_id, last + 1, new))
+            t.plan_segments.insert().values(_segment_values(subscription_id, closed + 1, new))
         )
 
     async def lock_for_organization(self, organization_id: str) -> Subscription | None:
@@ -850,7 +846,14 @@ class SqlCredit(_Repository):
 
     async def move(self, movement: CreditMovement) -> Money:
         currency = movement.amount.currency
-        balance = await self.lock_balance(movement.organization_id, currency) + movement.amount
+        # The caller locked the row with lock_balance in this transaction (the port says so):
+        # reading it again takes one statement, locking it again two.
+        found = (
+            await self._session.execute(self._balance_query(movement.organization_id, currency))
+        ).scalar_one_or_none()
+        if found is None:
+            raise LookupError("lock_balance before moving credit")
+        balance = _money(found, currency) + movement.amount
         if balance.amount < 0:
             raise ValueError(f"credit balance would become {balance}")
         b = t.credit_balances.c
