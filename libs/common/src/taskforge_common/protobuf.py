@@ -12,7 +12,9 @@ from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from taskforge.common.v1 import common_pb2
 from taskforge_common.errors import InvalidArgument
+from taskforge_common.meters import UsageType
 from taskforge_common.validation import duration_from_parts, instant_from_parts
 
 _Enum = TypeVar("_Enum", bound=Enum)
@@ -73,3 +75,7 @@ class ProtoEnum(Generic[_Enum]):
         """The proto number of `value`; typed Any because each generated enum has a value type
         of its own (`common_pb2.Tier.ValueType`) that an int is not accepted as."""
         return self._to_number[value]
+
+
+# The usage types of common.proto, for every service that maps them.
+USAGE_TYPE = ProtoEnum(common_pb2.UsageType, UsageType, "USAGE_TYPE_")

@@ -14,7 +14,7 @@ from taskforge.metering.v1 import usage_pb2
 from taskforge_common.decimals import canonical, format_decimal
 from taskforge_common.errors import InvalidArgument
 from taskforge_common.meters import UsageType
-from taskforge_common.protobuf import ProtoEnum, timestamp_field
+from taskforge_common.protobuf import USAGE_TYPE, ProtoEnum, timestamp_field
 from taskforge_metering.application.ingest import UsageEventInput
 from taskforge_metering.application.ports import Reservation
 from taskforge_metering.domain.entitlements import Entitlements, EntitlementStatus
@@ -25,7 +25,6 @@ from taskforge_metering.domain.usage import (
     parse_quantity,
 )
 
-USAGE_TYPE = ProtoEnum(common_pb2.UsageType, UsageType, "USAGE_TYPE_")
 ENTITLEMENT_STATUS = ProtoEnum(
     usage_pb2.EntitlementStatus, EntitlementStatus, "ENTITLEMENT_STATUS_"
 )

@@ -24,8 +24,9 @@ details (which may quote request data) reach logs or the outbox's `last_error`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -43,6 +44,7 @@ from taskforge_common.grpc.channels import create_channel
 from taskforge_common.jsonsafe import JsonValue
 from taskforge_common.meters import UsageType
 from taskforge_common.outbox import DeliveryError, OutboxMessage, PermanentDeliveryError
+from taskforge_common.protobuf import USAGE_TYPE
 from taskforge_subscriptions.application.usage import LimitStanding, UsageQuery, UsageStanding
 
 logger = logging.getLogger(__name__)
@@ -68,11 +70,6 @@ _TRANSIENT_READ = frozenset(
 # Metering refused the pushed message itself: the same message will always be refused.
 _REFUSED_MESSAGE = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE})
 
-_USAGE_TYPES: dict[int, UsageType] = {
-    number: UsageType[name.removeprefix("USAGE_TYPE_")]
-    for name, number in common_pb2.UsageType.items()
-    if number != common_pb2.USAGE_TYPE_UNSPECIFIED
-}
 # application/changes.entitlements_of writes these.
 _STATUSES = {
     "active": usage_pb2.ENTITLEMENT_STATUS_ACTIVE,
@@ -156,7 +153,8 @@ class MeteringClient:
                     f"GetUsageSummaries answered {len(response.summaries)} summaries"
                     f" for {len(chunk)} queries"
                 )
-            answers.extend(_quantities(summary.items) for summary in response.summaries)
+            with _malformed("GetUsageSummaries"):
+                answers.extend(_quantities(summary.items) for summary in response.summaries)
         return answers
 
     async def standing(self, organization_id: str) -> UsageStanding:
@@ -178,16 +176,16 @@ class MeteringClient:
             ),
         )
         usage = current_usage.usage
-        current = {
-            usage_type: _decimal(getattr(usage, name), f"usage.{name}")
-            for usage_type, name in _CURRENT_FIELDS.items()
-        }
-        return UsageStanding(
-            current=current,
-            window_start=_instant(usage, "period_start"),
-            window_end=_instant(usage, "period_end"),
-            limits=[standing for status in limits.limits if (standing := _limit(status))],
-        )
+        with _malformed("GetCurrentUsage and CheckLimits"):
+            return UsageStanding(
+                current={
+                    usage_type: _decimal(getattr(usage, name), f"usage.{name}")
+                    for usage_type, name in _CURRENT_FIELDS.items()
+                },
+                window_start=_instant(usage, "period_start"),
+                window_end=_instant(usage, "period_end"),
+                limits=[standing for status in limits.limits if (standing := _limit(status))],
+            )
 
     async def _query(self, rpc: str, call: Any) -> Any:
         try:
@@ -302,6 +300,16 @@ def _instant(message: Any, name: str) -> datetime | None:
     return value.ToDatetime(tzinfo=UTC)
 
 
+@contextlib.contextmanager
+def _malformed(rpc: str) -> Iterator[None]:
+    """An answer metering should never give is metering's fault (INTERNAL to our callers, with
+    the RPC in the log), never an INVALID_ARGUMENT about a field our caller did not send."""
+    try:
+        yield
+    except (InvalidArgument, ValueError, OverflowError) as error:
+        raise MeteringCallError(f"metering {rpc} answered a malformed response") from error
+
+
 def _decimal(text: str, field: str) -> Decimal:
     return parse_decimal(text, field, allow_negative=True)
 
@@ -309,7 +317,7 @@ def _decimal(text: str, field: str) -> Decimal:
 def _quantities(items: Sequence[usage_pb2.UsageSummaryItem]) -> dict[UsageType, Decimal]:
     quantities: dict[UsageType, Decimal] = {}
     for item in items:
-        usage_type = _USAGE_TYPES.get(item.usage_type)
+        usage_type = USAGE_TYPE.by_number.get(item.usage_type)
         if usage_type is None:  # a meter newer than this service: it has no price here
             continue
         quantities[usage_type] = _decimal(item.quantity, "quantity")
@@ -317,7 +325,7 @@ def _quantities(items: Sequence[usage_pb2.UsageSummaryItem]) -> dict[UsageType, 
 
 
 def _limit(status: usage_pb2.LimitStatus) -> LimitStanding | None:
-    usage_type = _USAGE_TYPES.get(status.usage_type)
+    usage_type = USAGE_TYPE.by_number.get(status.usage_type)
     if usage_type is None:
         return None
     return LimitStanding(

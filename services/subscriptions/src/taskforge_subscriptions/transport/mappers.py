@@ -24,7 +24,7 @@ from taskforge_common.decimals import canonical, format_decimal, parse_decimal
 from taskforge_common.errors import InvalidArgument
 from taskforge_common.meters import UsageType
 from taskforge_common.money import Money, minor_units
-from taskforge_common.protobuf import ProtoEnum
+from taskforge_common.protobuf import USAGE_TYPE, ProtoEnum
 from taskforge_common.validation import check_key, parse_uuid
 from taskforge_subscriptions.application.ports import BillingEvent
 from taskforge_subscriptions.domain.credit import CreditNote
@@ -47,7 +47,6 @@ from taskforge_subscriptions.domain.subscriptions import Subscription, Subscript
 
 TIERS = ProtoEnum(common_pb2.Tier, Tier, "TIER_")
 CYCLES = ProtoEnum(common_pb2.BillingCycle, BillingCycle, "BILLING_CYCLE_")
-USAGE_TYPES = ProtoEnum(common_pb2.UsageType, UsageType, "USAGE_TYPE_")
 INVOICE_STATUSES = ProtoEnum(invoice_pb2.InvoiceStatus, InvoiceStatus, "INVOICE_STATUS_")
 INVOICE_KINDS = ProtoEnum(invoice_pb2.InvoiceKind, InvoiceKind, "INVOICE_KIND_")
 LINE_KINDS = ProtoEnum(invoice_pb2.LineItemKind, LineKind, "LINE_ITEM_KIND_")
@@ -97,7 +96,7 @@ def limits(messages: Sequence[common_pb2.Limit], field: str) -> dict[UsageType, 
     seen: set[UsageType] = set()
     for index, limit in enumerate(messages):
         path = f"{field}[{index}]"
-        usage_type = USAGE_TYPES.required(limit.usage_type, f"{path}.usage_type")
+        usage_type = USAGE_TYPE.required(limit.usage_type, f"{path}.usage_type")
         if usage_type in seen:
             raise InvalidArgument(f"a second limit for {usage_type}", field=f"{path}.usage_type")
         seen.add(usage_type)
@@ -123,7 +122,7 @@ def _price(value: str, field: str) -> Decimal:
 
 
 def meter_price(message: plan_pb2.PlanPrice, field: str) -> MeterPrice:
-    usage_type = USAGE_TYPES.required(message.usage_type, f"{field}.usage_type")
+    usage_type = USAGE_TYPE.required(message.usage_type, f"{field}.usage_type")
     model = CHARGE_MODELS.optional(message.model, f"{field}.model") or ChargeModel.PER_UNIT
     if len(message.bands) > MAX_BANDS:
         raise InvalidArgument(f"at most {MAX_BANDS} bands", field=f"{field}.bands")
@@ -198,7 +197,7 @@ def timestamp(instant: datetime | None) -> Timestamp | None:
 def limit_messages(values: Mapping[UsageType, Decimal]) -> list[common_pb2.Limit]:
     return [
         common_pb2.Limit(
-            usage_type=USAGE_TYPES.number(usage_type),
+            usage_type=USAGE_TYPE.number(usage_type),
             max=text(maximum),
         )
         for usage_type, maximum in values.items()
@@ -232,7 +231,7 @@ def _line(value: InvoiceLine, index: int, invoice_id: str) -> invoice_pb2.Invoic
         kind=LINE_KINDS.number(value.kind),
         description=value.description,
         usage_type=(
-            USAGE_TYPES.number(value.usage_type)
+            USAGE_TYPE.number(value.usage_type)
             if value.usage_type is not None
             else common_pb2.USAGE_TYPE_UNSPECIFIED
         ),
@@ -295,7 +294,7 @@ def credit_note_message(value: CreditNote) -> credit_note_pb2.CreditNote:
 
 def _price_message(value: MeterPrice) -> plan_pb2.PlanPrice:
     return plan_pb2.PlanPrice(
-        usage_type=USAGE_TYPES.number(value.usage_type),
+        usage_type=USAGE_TYPE.number(value.usage_type),
         unit_price=text(value.unit_price),
         model=CHARGE_MODELS.number(value.model),
         bands=[

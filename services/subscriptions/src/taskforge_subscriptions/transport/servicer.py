@@ -13,7 +13,7 @@ from taskforge_common.caller import Caller
 from taskforge_common.grpc.auth import Scope, current_principal
 from taskforge_common.grpc.errors import map_errors
 from taskforge_common.meters import UsageType
-from taskforge_common.protobuf import timestamp_field
+from taskforge_common.protobuf import USAGE_TYPE, timestamp_field
 from taskforge_common.validation import parse_uuid
 from taskforge_subscriptions.application.commands import (
     CancelSubscription,
@@ -214,7 +214,7 @@ class SubscriptionServicer(subscription_service_pb2_grpc.SubscriptionServiceServ
             ),
             limits=[
                 usage_pb2.LimitStatus(
-                    usage_type=m.USAGE_TYPES.number(limit.usage_type),
+                    usage_type=USAGE_TYPE.number(limit.usage_type),
                     limit=m.text(limit.limit),
                     current=m.text(limit.current),
                     remaining=m.text(limit.remaining),
