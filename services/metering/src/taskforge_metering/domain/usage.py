@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from taskforge_common.decimals import MAX_DECIMAL_LENGTH, format_decimal, parse_decimal
+from taskforge_common.decimals import format_decimal, parse_decimal
 from taskforge_common.errors import InvalidArgument, PreconditionFailed, Reason
 from taskforge_common.meters import UsageType
 from taskforge_common.validation import check_instant, check_key, parse_uuid
@@ -57,19 +57,15 @@ def parse_organization_id(value: str, field_name: str = "organization_id") -> st
 
 def parse_quantity(value: str, field_name: str = "quantity") -> Decimal:
     """A quantity: decimal ≥ 0 with at most 6 decimal places and at most 1e12."""
-    if len(value) > MAX_DECIMAL_LENGTH:
-        return _quantity(value, field_name)  # refused; kept out of the cache
     return _cached_quantity(value, field_name)[0]
 
 
-def _quantity(value: str, field_name: str) -> Decimal:
-    return parse_decimal(value, field_name, max_places=QUANTITY_PLACES, max_value=MAX_QUANTITY)
-
-
-@functools.lru_cache(maxsize=4096)  # most quantities repeat ("1")
+# Most quantities repeat ("1"). A refused value is never stored: lru_cache keeps only calls
+# that return, so a long or malformed string cannot grow the cache.
+@functools.lru_cache(maxsize=4096)
 def _cached_quantity(value: str, field_name: str) -> tuple[Decimal, str]:
     """The quantity and its canonical text, which the payload fingerprint takes."""
-    quantity = _quantity(value, field_name)
+    quantity = parse_decimal(value, field_name, max_places=QUANTITY_PLACES, max_value=MAX_QUANTITY)
     return quantity, format_decimal(quantity)
 
 
@@ -122,11 +118,7 @@ def new_usage_event(
 ) -> UsageEvent:
     """Validate a usage event as the caller sent it; a missing timestamp means `now`."""
     org = parse_organization_id(organization_id)
-    if len(quantity) > MAX_DECIMAL_LENGTH:
-        amount = _quantity(quantity, "quantity")  # refused; kept out of the cache
-        amount_text = format_decimal(amount)
-    else:
-        amount, amount_text = _cached_quantity(quantity, "quantity")
+    amount, amount_text = _cached_quantity(quantity, "quantity")
     key = validate_idempotency_key(idempotency_key)
     meta = validate_metadata(metadata)
     if timestamp is not None:
